@@ -1,0 +1,77 @@
+"""Project plumbing: README's set-up commands are what CI runs; the CLI answers --help."""
+
+import ast
+import importlib.util
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _readme_commands():
+    spec = importlib.util.spec_from_file_location("readme_commands", ROOT / ".ci" / "readme_commands.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.setup_commands((ROOT / "README.md").read_text())
+
+
+def test_readme_has_exactly_install_and_test_commands():
+    install, test = _readme_commands()
+    assert "pip install torch==2.13.0" in install and '-e ".[dev]"' in install
+    assert "pytest" in test
+    # the two commands come first in the README, before any other code block
+    readme = (ROOT / "README.md").read_text()
+    assert readme.index("```bash") > readme.index("<!-- setup -->")
+    assert readme.index(install) < readme.index("```", readme.index(install))
+
+
+def test_ci_runs_the_readme_commands_and_nothing_else():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "readme_commands.py README.md" in ci
+    assert "pytest" not in ci and "pip install" not in ci  # never a second copy of the commands
+
+
+def test_cli_help_and_version():
+    out = subprocess.run([sys.executable, "-m", "wavediff.cli", "--help"], capture_output=True, text=True, check=True)
+    assert "usage: wavediff" in out.stdout and "examples:" in out.stdout
+    ver = subprocess.run([sys.executable, "-m", "wavediff.cli", "--version"], capture_output=True, text=True, check=True)
+    assert ver.stdout.startswith("wavediff ")
+    if shutil.which("wavediff"):
+        assert subprocess.run(["wavediff", "--help"], capture_output=True, text=True).returncode == 0
+
+
+def _imports(path):
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            yield "." * node.level + (node.module or "")
+
+
+def test_layering_diffusion_imports_nothing_else():
+    """diffusion/ is pure maths: no other wavediff package, no torch.nn modules, no I/O libraries."""
+    for path in (ROOT / "src" / "wavediff" / "diffusion").glob("*.py"):
+        for name in _imports(path):
+            assert not name.startswith(".."), f"{path.name} imports {name}"
+            assert not name.startswith("wavediff.") or name.startswith("wavediff.diffusion"), f"{path.name}: {name}"
+            assert name.split(".")[0] not in {"soundfile", "librosa", "lightning", "tqdm", "yaml", "matplotlib"}, name
+        classes = [n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.ClassDef)]
+        for cls in classes:
+            assert not any("Module" in ast.unparse(base) for base in cls.bases), f"{path.name}: {cls.name}"
+
+
+def test_layering_nn_does_not_import_train():
+    for path in (ROOT / "src" / "wavediff" / "nn").glob("*.py"):
+        for name in _imports(path):
+            assert "train" not in name.split("."), f"{path.name} imports {name}"
+
+
+@pytest.mark.parametrize("command", [["data", "--help"], ["data", "demo", "--help"]])
+def test_every_command_has_help_with_examples(command):
+    out = subprocess.run([sys.executable, "-m", "wavediff.cli", *command], capture_output=True, text=True, check=True)
+    assert "examples:" in out.stdout
