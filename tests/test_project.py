@@ -71,7 +71,8 @@ def test_layering_nn_does_not_import_train():
             assert "train" not in name.split("."), f"{path.name} imports {name}"
 
 
-@pytest.mark.parametrize("command", [["data", "--help"], ["data", "demo", "--help"]])
+@pytest.mark.parametrize("command", [["data", "--help"], ["data", "demo", "--help"], ["data", "soundfont-notes", "--help"],
+                                     ["data", "espeak-speech", "--help"], ["train", "--help"]])
 def test_every_command_has_help_with_examples(command):
     out = subprocess.run([sys.executable, "-m", "wavediff.cli", *command], capture_output=True, text=True, check=True)
     assert "examples:" in out.stdout

@@ -11,6 +11,7 @@ from . import __version__
 
 EPILOG = """examples:
   wavediff data demo --out data/demo          # write the built-in demo corpus
+  wavediff train --config recipes/demo.yaml   # train a model from a recipe
   wavediff <command> --help                   # options and examples of one command
 """
 
@@ -37,6 +38,56 @@ def _run_data_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _int_list(text: str) -> tuple[int, ...]:
+    return tuple(int(v) for v in text.split(",") if v.strip())
+
+
+def _run_data_soundfont(args: argparse.Namespace) -> int:
+    from .data.soundfont import SoundfontCorpusConfig, write_soundfont_corpus
+
+    cfg = SoundfontCorpusConfig(
+        sample_rate=args.sample_rate, clip_seconds=args.seconds, programs=args.programs,
+        pitches=args.pitches, pitch_step=args.pitch_step, velocities=args.velocities,
+        phrases=args.phrases, label=args.label, seed=args.seed,
+        sf2=str(args.sf2) if args.sf2 else None)
+    try:
+        out = write_soundfont_corpus(args.out, cfg, overwrite=args.overwrite)
+    except ImportError as err:
+        raise ValueError(str(err)) from err
+    print(f"SoundFont corpus written to {out}")
+    return 0
+
+
+def _run_data_espeak(args: argparse.Namespace) -> int:
+    from .data.espeak import EspeakCorpusConfig, EspeakError, write_espeak_corpus
+
+    kwargs = {"voices": tuple(args.voices.split(","))} if args.voices else {}
+    cfg = EspeakCorpusConfig(sample_rate=args.sample_rate, utterances_per_voice=args.per_voice,
+                             seed=args.seed, **kwargs)
+    try:
+        out = write_espeak_corpus(args.out, cfg, overwrite=args.overwrite)
+    except EspeakError as err:
+        raise ValueError(str(err)) from err
+    print(f"espeak-ng speech corpus written to {out}")
+    return 0
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from .train.config import load_recipe
+
+    overrides = list(args.overrides)
+    if args.max_steps is not None:
+        overrides.append(f"trainer.max_steps={args.max_steps}")
+    recipe = load_recipe(args.config, overrides)
+    if args.print_config:
+        print(recipe.to_yaml(), end="")
+        return 0
+    from .train.run import train
+
+    train(recipe, args.out or Path("runs") / recipe.name, resume=args.resume)
+    return 0
+
+
 def _print_help(parser: argparse.ArgumentParser) -> int:
     parser.print_help()
     return 0
@@ -52,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     data = sub.add_parser("data", help="build local corpora (no downloads)",
                           description="Build corpora on disk in wavediff's generic folder layout.",
-                          epilog="examples:\n  wavediff data demo --out data/demo\n",
+                          epilog="examples:\n  wavediff data demo --out data/demo\n"
+                                 "  wavediff data soundfont-notes --out data/soundfont-notes\n"
+                                 "  wavediff data espeak-speech --out data/espeak-speech\n",
                           formatter_class=_formatter)
     data.set_defaults(run=lambda _args: _print_help(data))
     data_sub = data.add_subparsers(title="corpora", metavar="CORPUS")
@@ -67,6 +120,55 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--clips-per-class", type=int, default=48, help="default 48")
     demo.add_argument("--seed", type=int, default=0, help="default 0")
     demo.add_argument("--overwrite", action="store_true", help="replace a different corpus already in --out")
+
+    sfc = _add_command(
+        data_sub, "soundfont-notes", "render General MIDI notes and phrases from a SoundFont (tinysoundfont)",
+        "  wavediff data soundfont-notes --out data/soundfont-notes\n"
+        "  wavediff data soundfont-notes --out /tmp/sf --programs 0,24,73 --pitches 48,60,72 --phrases 4 --seconds 1\n"
+        "  wavediff data soundfont-notes --out data/fluid --sf2 /usr/share/sounds/sf2/FluidR3_GM.sf2 --label program\n",
+        _run_data_soundfont)
+    sfc.add_argument("--out", type=Path, required=True, help="output folder")
+    sfc.add_argument("--sf2", type=Path, default=None, help="SoundFont file (default: TimGM6mb.sf2 from pretty_midi)")
+    sfc.add_argument("--sample-rate", type=int, default=16000, help="Hz (default 16000)")
+    sfc.add_argument("--seconds", type=float, default=4.0, help="clip length in seconds (default 4)")
+    sfc.add_argument("--programs", type=_int_list, default=(0, 19, 24, 33, 48, 56, 71, 73),
+                     help="comma-separated GM programs (default 0,19,24,33,48,56,71,73)")
+    sfc.add_argument("--pitches", type=_int_list, default=None,
+                     help="comma-separated MIDI notes (default: each program's register)")
+    sfc.add_argument("--pitch-step", type=int, default=1, help="semitones through each register (default 1)")
+    sfc.add_argument("--velocities", type=_int_list, default=(70, 110), help="default 70,110")
+    sfc.add_argument("--phrases", type=int, default=32, help="multi-instrument phrase clips (default 32)")
+    sfc.add_argument("--label", choices=("family", "program", "pitch"), default="family", help="default family")
+    sfc.add_argument("--seed", type=int, default=0, help="default 0")
+    sfc.add_argument("--overwrite", action="store_true", help="replace a different corpus already in --out")
+
+    esp = _add_command(
+        data_sub, "espeak-speech", "speak built-in sentences with several espeak-ng voices",
+        "  wavediff data espeak-speech --out data/espeak-speech\n"
+        "  wavediff data espeak-speech --out /tmp/speech --voices en-us,en-us+f2,en-gb-x-rp --per-voice 5\n",
+        _run_data_espeak)
+    esp.add_argument("--out", type=Path, required=True, help="output folder")
+    esp.add_argument("--voices", default=None,
+                     help="comma-separated espeak-ng voices (default: seven English accents/variants)")
+    esp.add_argument("--per-voice", type=int, default=30, help="utterances per voice (default 30)")
+    esp.add_argument("--sample-rate", type=int, default=22050, help="Hz (default 22050)")
+    esp.add_argument("--seed", type=int, default=0, help="default 0")
+    esp.add_argument("--overwrite", action="store_true", help="replace a different corpus already in --out")
+
+    tr = _add_command(
+        sub, "train", "train a diffusion model from a recipe (CPU or GPU; one or many GPUs)",
+        "  wavediff train --config recipes/demo.yaml --out runs/demo\n"
+        "  wavediff train --config recipes/demo.yaml --max-steps 200 optim.lr=5e-4 data.batch_size=4\n"
+        "  wavediff train --config recipes/demo.yaml --resume runs/demo/checkpoints/last.ckpt\n"
+        "  wavediff train --config recipes/ljspeech-vocoder.yaml trainer.devices=4 trainer.strategy=ddp\n"
+        "  wavediff train --config recipes/demo.yaml --print-config\n",
+        _run_train)
+    tr.add_argument("--config", type=Path, required=True, help="recipe YAML (see recipes/)")
+    tr.add_argument("--out", type=Path, default=None, help="output folder (default runs/<recipe name>)")
+    tr.add_argument("--max-steps", type=int, default=None, help="shortcut for trainer.max_steps=N")
+    tr.add_argument("--resume", type=Path, default=None, help="checkpoint to continue from (exactly)")
+    tr.add_argument("--print-config", action="store_true", help="print the resolved recipe and exit")
+    tr.add_argument("overrides", nargs="*", metavar="key=value", help="override any recipe field")
     return parser
 
 

@@ -1,5 +1,12 @@
 """Datasets: folder layouts of the named corpora and the built-in demo corpus."""
 
+from wavediff.data.corpora import (
+    CORPORA,
+    AudioItem,
+    CorpusIndex,
+    CorpusLayoutError,
+    index_corpus,
+)
 from wavediff.data.demo import (
     DEMO_CLASSES,
     PITCHED_CLASSES,
@@ -16,6 +23,11 @@ from wavediff.data.demo import (
 )
 
 __all__ = [
+    "CORPORA",
+    "AudioItem",
+    "CorpusIndex",
+    "CorpusLayoutError",
+    "index_corpus",
     "DEMO_CLASSES",
     "PITCHED_CLASSES",
     "DemoClip",

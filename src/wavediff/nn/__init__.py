@@ -1,0 +1,25 @@
+"""Denoiser networks: the DiffWave-family model, its embeddings and conditioners.
+
+>>> from wavediff.nn import build_denoiser
+>>> net = build_denoiser("base", mel_bins=80, hop=256)   # DiffWave base as a vocoder
+>>> # out = net(x_t, logsnr, mel=mel)  x_t (B, 1, T), logsnr (B,), mel (B, 80, T // hop)
+"""
+
+from .conditioners import ClassEmbedding, Conditioning, MelUpsampler, factorize_hop
+from .config import PRESETS, DenoiserConfig
+from .diffwave import DiffWave, ResidualLayer, build_denoiser
+from .embeddings import LogSNRFourierFeatures, NoiseLevelEmbedding
+
+__all__ = [
+    "build_denoiser",
+    "DiffWave",
+    "DenoiserConfig",
+    "PRESETS",
+    "Conditioning",
+    "ResidualLayer",
+    "MelUpsampler",
+    "ClassEmbedding",
+    "LogSNRFourierFeatures",
+    "NoiseLevelEmbedding",
+    "factorize_hop",
+]

@@ -1,0 +1,102 @@
+"""Lightning plumbing: atomic checkpoint writes, throughput in the progress bar, and audio
+samples written (and logged) at every validation."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes each checkpoint to a temporary file in the target folder, then renames it into
+    place: a crash while saving leaves the previous file (``last.ckpt`` too) intact."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            torch.save(checkpoint, tmp)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+class Throughput(L.Callback):
+    """Audio samples per second of training, shown in the progress bar."""
+
+    def __init__(self) -> None:
+        self._t0: float | None = None
+        self._samples = 0
+        self.total_samples = 0
+        self.total_seconds = 0.0
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+        self._t0 = time.perf_counter()
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        if self._t0 is None:
+            return
+        seconds = time.perf_counter() - self._t0
+        samples = batch["audio"].numel() * trainer.world_size
+        self.total_samples += samples
+        self.total_seconds += seconds
+        pl_module.log("train/samples_per_s", samples / max(seconds, 1e-9), prog_bar=True,
+                      batch_size=batch["audio"].shape[0])
+
+
+class SampleWriter(L.Callback):
+    """After each validation, generates a few clips with the EMA weights and writes them to
+    ``out/samples/step_XXXXXXX/`` (also to TensorBoard when that logger is active). Vocoders
+    re-synthesise the first validation clips from their mels."""
+
+    def __init__(self, out_dir: str | Path, num: int = 4, seconds: float = 1.0) -> None:
+        self.out_dir, self.num, self.seconds = Path(out_dir), num, seconds
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: Any) -> None:
+        if not trainer.is_global_zero or trainer.sanity_checking:
+            return
+        from ..audio.io import save_audio
+
+        folder = self.out_dir / f"step_{trainer.global_step:07d}"
+        gen = torch.Generator(device=pl_module.device).manual_seed(0)
+        sr = pl_module.sample_rate
+        clips: list[tuple[str, torch.Tensor]] = []
+        was_training = pl_module.training
+        pl_module.eval()
+        if pl_module.conditioning == "mel":
+            loader = trainer.val_dataloaders
+            for i, batch in enumerate(loader):
+                if i >= self.num:
+                    break
+                mel = batch["mel"].to(pl_module.device)
+                audio = pl_module.generate(1, mel.shape[-1] * pl_module.net.hop, mel=mel, generator=gen)
+                clips.append((f"{i:02d}_vocoded", audio[0]))
+                clips.append((f"{i:02d}_real", batch["audio"][0]))
+        else:
+            length = int(self.seconds * sr)
+            labels = None
+            if pl_module.conditioning == "class":
+                labels = torch.arange(self.num, device=pl_module.device) % len(pl_module.labels)
+            audio = pl_module.generate(self.num, length, class_label=labels, generator=gen)
+            for i in range(self.num):
+                name = f"{i:02d}" + (f"_{pl_module.labels[int(labels[i])]}" if labels is not None else "")
+                clips.append((name, audio[i]))
+        if was_training:
+            pl_module.train()
+        for name, audio in clips:
+            save_audio(folder / f"{name}.wav", audio.float().cpu().clamp(-1, 1), sr)
+            experiment = getattr(trainer.logger, "experiment", None)
+            if hasattr(experiment, "add_audio"):
+                experiment.add_audio(f"samples/{name}", audio.float().cpu().clamp(-1, 1).reshape(-1),
+                                     trainer.global_step, sample_rate=sr)

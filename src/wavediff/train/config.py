@@ -1,0 +1,298 @@
+"""Recipes: one typed configuration for a training run, read from YAML with overrides.
+
+A recipe is a YAML file whose sections map onto the dataclasses below. Any field can be
+overridden on the command line as ``section.field=value`` (the value is parsed as YAML, so
+``optim.lr=1e-4``, ``trainer.precision=bf16-mixed``, ``data.options={labels: subfolder}``).
+Unknown sections or fields are refused with the list of valid names, so a typo never
+silently does nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be used: the message names the field and the fix."""
+
+
+@dataclass
+class DataConfig:
+    """Where the audio comes from and how it is cut.
+
+    ``corpus`` is a reader name (``demo``, ``folder``, ``ljspeech``, ``vctk``, ``sc09``,
+    ``maestro``, ``nsynth``); ``root`` its folder (for ``demo`` it is generated there when
+    missing). ``segment_samples`` is the training crop length in samples (rounded down to a
+    whole number of mel hops for vocoders). ``in_memory`` keeps decoded clips in RAM (small
+    corpora); ``mel_cache`` is a folder where full-file mels are cached, keyed by MelConfig.
+    ``options`` go to the corpus reader (e.g. ``{labels: subfolder}``)."""
+
+    corpus: str = "demo"
+    root: str = "data/demo"
+    sample_rate: int = 16000
+    segment_samples: int = 8000
+    batch_size: int = 16
+    num_workers: int = 0
+    valid_clips: int = 8
+    in_memory: bool = True
+    mel_cache: Any = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ModelConfig:
+    """The denoiser: a preset of ``wavediff.nn`` plus overrides of its fields.
+    ``conditioning`` is ``none``, ``class`` (labels of the corpus) or ``mel``."""
+
+    preset: str = "tiny"
+    conditioning: str = "none"
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class DiffusionConfig:
+    """Schedule, parameterisation, loss weighting and time sampling (see ``wavediff.diffusion``).
+    ``class_dropout`` is the probability of replacing a label by the null class (guidance)."""
+
+    schedule: dict[str, Any] = field(default_factory=lambda: {"name": "cosine"})
+    parameterisation: str = "v"
+    weighting: Any = "eps"
+    time_sampling: str = "stratified"
+    class_dropout: float = 0.1
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with linear warm-up then a ``cosine`` decay or a ``constant`` rate; gradient
+    clipping by global norm; an exponential moving average of the weights."""
+
+    lr: float = 2e-4
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = 100
+    lr_schedule: str = "cosine"
+    min_lr_ratio: float = 0.1
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+
+
+@dataclass
+class TrainerConfig:
+    """How Lightning runs: device, precision, distributed strategy, cadence."""
+
+    max_steps: int = 1000
+    accelerator: str = "auto"
+    devices: Any = 1
+    num_nodes: int = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    val_every: int = 250
+    checkpoint_every: int = 250
+    log_every: int = 10
+    compile: bool = False
+    nan_policy: str = "stop"
+    deterministic: bool = True
+
+
+@dataclass
+class SampleConfig:
+    """How validation and exports sample: ``steps``, ``method``, step ``grid`` (None = the
+    method's default; a grid kind or a named grid such as ``diffwave6``) and guidance scale."""
+
+    steps: int = 8
+    method: str = "dpmpp_2m"
+    grid: Any = None
+    guidance: float = 1.0
+
+
+@dataclass
+class Recipe:
+    name: str = "recipe"
+    seed: int = 0
+    mel: Any = None
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    diffusion: DiffusionConfig = field(default_factory=DiffusionConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    sample: SampleConfig = field(default_factory=SampleConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["optim"]["betas"] = list(out["optim"]["betas"])
+        return out
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def save(self, path: str | Path) -> None:
+        write_text_atomic(path, self.to_yaml())
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write through a temporary file in the same folder, then rename: a crash never leaves
+    a half-written file behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    origin = getattr(annotation, "__origin__", None)
+    if annotation is Any or value is None and annotation is Any:
+        return value
+    if annotation is bool:
+        if not isinstance(value, bool):
+            raise RecipeError(f"{where} must be true or false, got {value!r}")
+        return value
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+            raise RecipeError(f"{where} must be an integer, got {value!r}")
+        return int(value)
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise RecipeError(f"{where} must be a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise RecipeError(f"{where} must be a string, got {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or len(value) != len(annotation.__args__):
+            raise RecipeError(f"{where} must be a list of {len(annotation.__args__)} numbers, got {value!r}")
+        return tuple(_coerce(v, a, where) for v, a in zip(value, annotation.__args__))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise RecipeError(f"{where} must be a mapping, got {value!r}")
+        return dict(value)
+    return value
+
+
+def _build(cls: type, values: dict[str, Any], where: str) -> Any:
+    if not isinstance(values, dict):
+        raise RecipeError(f"{where or 'recipe'} must be a mapping, got {values!r}")
+    hints = get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise RecipeError(f"unknown field(s) {unknown} in {where or 'recipe'}; valid fields: {names}")
+    kwargs = {}
+    for name, value in values.items():
+        hint = hints[name]
+        key = f"{where}.{name}" if where else name
+        if dataclasses.is_dataclass(hint):
+            kwargs[name] = _build(hint, value or {}, key)
+        else:
+            kwargs[name] = _coerce(value, hint, key)
+    return cls(**kwargs)
+
+
+def recipe_from_dict(values: dict[str, Any]) -> Recipe:
+    recipe = _build(Recipe, values, "")
+    validate_recipe(recipe)
+    return recipe
+
+
+def _set_path(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = tree
+    for key in keys[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise RecipeError(f"cannot set {dotted}: {key} is not a section")
+        node = child
+    node[keys[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``"optim.lr=1e-4"`` -> ``("optim.lr", 1e-4)``; the value is parsed as YAML."""
+    if "=" not in text:
+        raise RecipeError(f"override {text!r} must look like section.field=value")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise RecipeError(f"override {text!r} has no field name")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as err:
+        raise RecipeError(f"override {text!r}: cannot parse value: {err}") from None
+    return key, _fix_numbers(value)
+
+
+def load_recipe(path: str | Path | None = None, overrides: list[str] | None = None) -> Recipe:
+    """Read a YAML recipe (or start from defaults when ``path`` is None) and apply overrides."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise RecipeError(f"recipe {path} not found; recipes ship in the recipes/ folder")
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as err:
+            raise RecipeError(f"recipe {path} is not valid YAML: {err}") from None
+        if not isinstance(values, dict):
+            raise RecipeError(f"recipe {path} must be a YAML mapping of sections")
+    for text in overrides or []:
+        key, value = parse_override(text)
+        _set_path(values, key, value)
+    return recipe_from_dict(_fix_numbers(values))
+
+
+_FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
+
+
+def _fix_numbers(tree: Any) -> Any:
+    """YAML 1.1 reads ``1e-4`` (no dot) as a string; recipes mean a number."""
+    if isinstance(tree, dict):
+        return {k: _fix_numbers(v) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_fix_numbers(v) for v in tree]
+    if isinstance(tree, str) and _FLOAT.match(tree):
+        return float(tree)
+    return tree
+
+
+CHOICES = {
+    "model.conditioning": ("none", "class", "mel"),
+    "optim.lr_schedule": ("cosine", "constant"),
+    "trainer.nan_policy": ("stop", "skip"),
+    "diffusion.parameterisation": ("eps", "x0", "v"),
+    "diffusion.time_sampling": ("uniform", "stratified", "lognormal"),
+}
+
+
+def validate_recipe(recipe: Recipe) -> None:
+    """Cross-field checks with messages that say what to change."""
+    for dotted, allowed in CHOICES.items():
+        section, name = dotted.split(".")
+        value = getattr(getattr(recipe, section), name)
+        if value not in allowed:
+            raise RecipeError(f"{dotted} = {value!r}; choose one of {list(allowed)}")
+    if recipe.model.conditioning == "mel" and recipe.mel is None:
+        raise RecipeError("model.conditioning is 'mel' but the recipe has no 'mel' section "
+                          "(a preset name such as 'diffwave' or a MelConfig mapping)")
+    positive = {"data.sample_rate": recipe.data.sample_rate, "data.segment_samples": recipe.data.segment_samples,
+                "data.batch_size": recipe.data.batch_size, "trainer.max_steps": recipe.trainer.max_steps,
+                "optim.lr": recipe.optim.lr, "sample.steps": recipe.sample.steps}
+    for key, value in positive.items():
+        if value <= 0:
+            raise RecipeError(f"{key} must be positive, got {value}")
+    if not 0.0 <= recipe.optim.ema_decay < 1.0:
+        raise RecipeError(f"optim.ema_decay must lie in [0, 1), got {recipe.optim.ema_decay}")
+    if not 0.0 <= recipe.diffusion.class_dropout < 1.0:
+        raise RecipeError(f"diffusion.class_dropout must lie in [0, 1), got {recipe.diffusion.class_dropout}")

@@ -1,0 +1,265 @@
+"""The diffusion LightningModule: trains a denoiser with the core objective, keeps an EMA of
+its weights, validates per noise level, and writes checkpoints that carry everything
+needed to sample, vocode or evaluate (model config, schedule, parameterisation, MelConfig,
+recipe, labels, data split)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+
+from ..audio.mel import LogMel, MelConfig
+from ..diffusion import (
+    NAMED_GRIDS,
+    Denoiser,
+    bin_by_logsnr,
+    bin_labels,
+    classifier_free_guidance,
+    diffusion_loss,
+    logsnr_bin_edges,
+    sample,
+    schedule_from_config,
+    weighting_from_config,
+)
+from ..diffusion.parameterisation import eps_mse_factor, expand_like, target
+from ..diffusion.schedules import alpha_sigma_from_logsnr
+from ..nn import DenoiserConfig, DiffWave
+from .config import Recipe, recipe_from_dict
+from .ema import EMA
+
+NUM_LOGSNR_BINS = 8
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN/inf loss and the recipe says to stop."""
+
+
+class DiffusionModule(L.LightningModule):
+    """Continuous-time diffusion training of a ``wavediff.nn.DiffWave`` denoiser.
+
+    Args:
+        recipe: the run's recipe as a dict (``Recipe.to_dict()``).
+        model_config: ``DenoiserConfig.to_dict()`` of the network.
+        sample_rate: Hz of the training audio.
+        mel_config: ``MelConfig.to_dict()`` for vocoders, else None.
+        labels: class names (index = label) for class-conditional models, else None.
+        split: ``{"train": [...ids], "valid": [...], "test": [...]}`` of the corpus.
+
+    Batches are dicts with ``audio`` (B, 1, T) and, as configured, ``mel`` and ``label``.
+    """
+
+    def __init__(self, recipe: dict[str, Any], model_config: dict[str, Any], sample_rate: int,
+                 mel_config: dict[str, Any] | None = None, labels: list[str] | None = None,
+                 split: dict[str, list[str]] | None = None) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.recipe: Recipe = recipe_from_dict(recipe)
+        self.net = DiffWave(DenoiserConfig.from_dict(model_config))
+        self.ema = EMA(self.net, self.recipe.optim.ema_decay)
+        self.schedule = schedule_from_config(self.recipe.diffusion.schedule)
+        self.weighting = weighting_from_config(self.recipe.diffusion.weighting)
+        self.sample_rate = sample_rate
+        self.mel_config = MelConfig.from_dict(mel_config) if mel_config is not None else None
+        self.labels = labels
+        self.register_buffer("bin_edges", logsnr_bin_edges(self.schedule, NUM_LOGSNR_BINS), persistent=False)
+        self._compiled: list[Any] = []  # kept out of the module tree so state_dict keys stay plain
+        self._val_sums = torch.zeros(NUM_LOGSNR_BINS, dtype=torch.float64)
+        self._val_counts = torch.zeros(NUM_LOGSNR_BINS, dtype=torch.float64)
+        self.skipped_steps = 0
+        self._step_was_skipped = False
+
+    # -- conditioning ---------------------------------------------------------------------
+    @property
+    def conditioning(self) -> str:
+        return self.recipe.model.conditioning
+
+    def _cond(self, batch: dict[str, Any], generator: torch.Generator | None = None,
+              drop: float = 0.0) -> dict[str, Any]:
+        cond: dict[str, Any] = {}
+        if self.conditioning == "mel":
+            cond["mel"] = batch["mel"]
+        elif self.conditioning == "class":
+            labels = batch["label"]
+            if drop > 0:
+                u = torch.rand(labels.shape, generator=generator, device=generator.device if generator else labels.device)
+                labels = torch.where(u.to(labels.device) < drop, torch.full_like(labels, self.net.null_class), labels)
+            cond["class_label"] = labels
+        return cond
+
+    def _step_generator(self) -> torch.Generator:
+        """Noise and times of a step depend only on (seed, step, rank): resumed runs match."""
+        seed = (self.recipe.seed * 1_000_003 + self.global_step * max(self.trainer.world_size, 1)
+                + self.trainer.global_rank) if self._trainer is not None else self.recipe.seed
+        return torch.Generator(device=self.device).manual_seed(int(seed) % (2**63))
+
+    # -- training -------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        if self.recipe.trainer.compile and not self._compiled:
+            self._compiled.append(torch.compile(self.net))
+
+    def _train_net(self):
+        return self._compiled[0] if self._compiled else self.net
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
+        d = self.recipe.diffusion
+        gen = self._step_generator()
+        cond = self._cond(batch, gen, d.class_dropout)
+        out = diffusion_loss(self._train_net(), batch["audio"], self.schedule, parameterisation=d.parameterisation,
+                             weighting=self.weighting, time_sampling=d.time_sampling, generator=gen, cond=cond)
+        finite = torch.isfinite(out.loss.detach()).float()
+        if self.trainer.world_size > 1:
+            finite = self.trainer.strategy.reduce(finite, reduce_op="min")
+        if not bool(finite):
+            return self._non_finite(out.loss)
+        bs = batch["audio"].shape[0]
+        self.log("train/loss", out.loss, prog_bar=True, batch_size=bs)
+        self.log("train/lr", self.optimizers().param_groups[0]["lr"], batch_size=bs)
+        return out.loss
+
+    def _non_finite(self, loss: torch.Tensor) -> None:
+        step = self.global_step
+        if self.recipe.trainer.nan_policy == "skip":
+            self.skipped_steps += 1
+            self._step_was_skipped = True
+            self.print(f"warning: non-finite loss ({float(loss)}) at step {step}; batch skipped "
+                       f"({self.skipped_steps} so far)")
+            return None
+        last = _last_checkpoint(self.trainer)
+        raise NonFiniteLossError(
+            f"loss is {float(loss)} at step {step}. Last good checkpoint: {last or 'none written yet'}. "
+            "Lower optim.lr, keep optim.grad_clip on, check the data for NaN/inf, or set "
+            "trainer.nan_policy=skip to skip such batches.")
+
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        # The EMA follows the optimizer step itself, before any callback's batch-end hook, so
+        # a checkpoint written at that hook already holds the step's EMA update.
+        self._step_was_skipped = False
+        super().optimizer_step(*args, **kwargs)  # runs the closure, i.e. training_step
+        if not self._step_was_skipped:
+            self.ema.update(self.net)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        o = self.recipe.optim
+        opt = torch.optim.AdamW(self.net.parameters(), lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
+        total = self.recipe.trainer.max_steps
+
+        def factor(step: int) -> float:
+            if step < o.warmup_steps:
+                return (step + 1) / o.warmup_steps
+            if o.lr_schedule == "constant":
+                return 1.0
+            progress = min((step - o.warmup_steps) / max(total - o.warmup_steps, 1), 1.0)
+            return o.min_lr_ratio + (1 - o.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    # -- validation -----------------------------------------------------------------------
+    def on_validation_epoch_start(self) -> None:
+        self._val_sums.zero_()
+        self._val_counts.zero_()
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        """EMA loss at the centre of every logsnr bin, with noise fixed by the clip index."""
+        audio = batch["audio"]
+        centres = 0.5 * (self.bin_edges[1:] + self.bin_edges[:-1])
+        gen = torch.Generator(device=self.device).manual_seed(10_000 + batch_idx)
+        d = self.recipe.diffusion
+        cond = self._cond(batch)
+        for logsnr_value in centres:
+            logsnr = logsnr_value.expand(audio.shape[0]).to(audio.dtype)
+            noise = torch.randn(audio.shape, generator=gen, device=self.device, dtype=audio.dtype)
+            alpha, sigma = alpha_sigma_from_logsnr(logsnr)
+            a, s = expand_like(alpha, audio), expand_like(sigma, audio)
+            out = self.ema.model(a * audio + s * noise, logsnr, **cond)
+            native = (out.float() - target(d.parameterisation, audio, noise, a, s).float()).pow(2).flatten(1).mean(1)
+            eps_mse = eps_mse_factor(d.parameterisation, logsnr.float()) * native
+            sums, counts = bin_by_logsnr(logsnr, eps_mse, self.bin_edges)
+            self._val_sums += sums.cpu()
+            self._val_counts += counts.cpu()
+
+    def on_validation_epoch_end(self) -> None:
+        sums, counts = self._val_sums.clone(), self._val_counts.clone()
+        if self.trainer.world_size > 1:
+            sums = self.trainer.strategy.reduce(sums.to(self.device), reduce_op="sum").cpu()
+            counts = self.trainer.strategy.reduce(counts.to(self.device), reduce_op="sum").cpu()
+        if counts.sum() == 0:
+            return
+        means = sums / counts.clamp(min=1)
+        for label, value in zip(bin_labels(self.bin_edges.cpu()), means.tolist()):
+            self.log(f"val/eps_mse/{label}", value, sync_dist=False)
+        self.log("val/eps_mse", float(means.mean()), prog_bar=True, sync_dist=False)
+
+    # -- inference ------------------------------------------------------------------------
+    def denoiser(self, ema: bool = True) -> Denoiser:
+        """``x0_hat = f(x_t, logsnr, **cond)`` from the EMA (default) or raw weights."""
+        return Denoiser(self.ema.model if ema else self.net, self.recipe.diffusion.parameterisation)
+
+    @torch.inference_mode()
+    def generate(self, num: int, length: int, *, steps: int | None = None, method: str | None = None,
+                 class_label: torch.Tensor | None = None, guidance: float | None = None,
+                 mel: torch.Tensor | None = None, generator: torch.Generator | None = None,
+                 ema: bool = True, **sample_kwargs: Any) -> torch.Tensor:
+        """Sample ``num`` clips of ``length`` samples (B, 1, T); with ``mel`` (B, n_mels, F)
+        the length is ``F * hop``; with ``class_label`` (B,) guidance applies."""
+        s = self.recipe.sample
+        den = self.denoiser(ema)
+        if mel is not None:
+            cond = self.ema.model.condition(mel=mel) if ema else self.net.condition(mel=mel)
+            fn = lambda x, l: den(x, l, cond=cond)  # conditioning computed once for all steps
+        elif class_label is not None:
+            null = torch.full_like(class_label, self.net.null_class)
+            fn = classifier_free_guidance(den, s.guidance if guidance is None else guidance,
+                                          {"class_label": class_label}, {"class_label": null})
+        else:
+            fn = den
+        if s.grid is not None and "grid" not in sample_kwargs and steps is None:
+            sample_kwargs["grid"] = s.grid
+        steps = steps or s.steps
+        if sample_kwargs.get("grid") in NAMED_GRIDS:
+            steps = None  # a named grid fixes its own step count
+        return sample(fn, (num, 1, length), self.schedule, steps, method or s.method,
+                      generator=generator, device=self.device, **sample_kwargs)
+
+    def log_mel(self, audio: torch.Tensor) -> torch.Tensor:
+        if self.mel_config is None:
+            raise ValueError("this model has no MelConfig (it is not a vocoder)")
+        return LogMel(self.mel_config).to(audio.device)(audio)
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        from .. import __version__
+
+        checkpoint["wavediff"] = {
+            "version": __version__,
+            "schedule": self.schedule.config(),
+            "parameterisation": self.recipe.diffusion.parameterisation,
+            "mel_config": self.mel_config.to_dict() if self.mel_config is not None else None,
+            "sample_rate": self.sample_rate,
+            "skipped_steps": self.skipped_steps,
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.skipped_steps = checkpoint.get("wavediff", {}).get("skipped_steps", 0)
+
+
+def _last_checkpoint(trainer: L.Trainer) -> str | None:
+    cb = getattr(trainer, "checkpoint_callback", None)
+    path = getattr(cb, "last_model_path", "") or getattr(cb, "best_model_path", "")
+    return path if path and Path(path).exists() else None
+
+
+def load_module(path: str | Path, map_location: str | torch.device = "cpu") -> DiffusionModule:
+    """Load a wavediff checkpoint for inference (EMA weights in ``module.ema.model``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} not found")
+    try:
+        module = DiffusionModule.load_from_checkpoint(path, map_location=map_location, weights_only=False)
+    except (KeyError, TypeError, RuntimeError) as err:
+        raise ValueError(f"{path} is not a wavediff checkpoint ({type(err).__name__}: {err})") from None
+    return module.eval()

@@ -1,0 +1,180 @@
+"""``wavediff train``: from a recipe to a trained, resumable checkpoint.
+
+Output folder layout::
+
+    OUT/recipe.yaml              the resolved recipe (after overrides)
+    OUT/split.json               the corpus split used (item ids per split)
+    OUT/checkpoints/last.ckpt    the latest checkpoint (atomic writes), plus step*.ckpt
+    OUT/samples/step_XXXXXXX/    audio generated at each validation
+    OUT/logs/                    TensorBoard (when installed) or CSV metrics
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from ..audio.mel import MelConfig
+from ..data.datasets import ClipDataset, ClipStore, SegmentDataset, StepSampler, check_items, collate_clips
+from ..nn import build_denoiser
+from .callbacks import AtomicCheckpointIO, SampleWriter, Throughput
+from .config import Recipe, RecipeError
+from .module import DiffusionModule
+
+
+def resolve_mel(recipe: Recipe) -> MelConfig | None:
+    """The recipe's ``mel`` entry: a preset name, ``{preset: name, field: value...}`` or a full
+    MelConfig mapping; its sample rate must be the data's."""
+    spec = recipe.mel
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        mel = MelConfig.preset(spec, sample_rate=recipe.data.sample_rate)
+    elif isinstance(spec, dict) and "preset" in spec:
+        rest = {k: v for k, v in spec.items() if k != "preset"}
+        rest.setdefault("sample_rate", recipe.data.sample_rate)
+        mel = MelConfig.preset(spec["preset"], **rest)
+    elif isinstance(spec, dict):
+        mel = MelConfig.from_dict(spec)
+    else:
+        raise RecipeError(f"mel must be a preset name or a mapping, got {spec!r}")
+    if mel.sample_rate != recipe.data.sample_rate:
+        raise RecipeError(f"mel.sample_rate is {mel.sample_rate} Hz but data.sample_rate is "
+                          f"{recipe.data.sample_rate} Hz; make them equal")
+    return mel
+
+
+def index_from_recipe(recipe: Recipe):
+    """The corpus index named by the recipe (the demo corpus is written on first use)."""
+    from ..data.corpora import index_corpus
+
+    data = recipe.data
+    options = dict(data.options)
+    if data.corpus == "demo":
+        from ..data.demo import DemoCorpusConfig, write_demo_corpus
+
+        root = Path(data.root)
+        if not (root / "corpus.json").is_file():
+            cfg = DemoCorpusConfig(sample_rate=data.sample_rate, **options)
+            print(f"writing the demo corpus to {root} ...")
+            write_demo_corpus(root, cfg)
+        return index_corpus("folder", root, labels="subfolder")
+    return index_corpus(data.corpus, data.root, **options)
+
+
+@dataclass
+class RunData:
+    train: ClipStore
+    valid: ClipStore
+    labels: list[str] | None
+    split: dict[str, list[str]]
+
+
+def build_data(recipe: Recipe, mel: MelConfig | None) -> RunData:
+    index = index_from_recipe(recipe)
+    train_items = check_items(index.split("train"), f"{index.name} train split")
+    valid_items = index.split("valid") or index.split("test") or train_items
+    valid_items = check_items(valid_items[: recipe.data.valid_clips], f"{index.name} valid split")
+    labels = list(index.labels) if recipe.model.conditioning == "class" else None
+    if recipe.model.conditioning == "class" and not labels:
+        raise RecipeError(f"model.conditioning is 'class' but corpus {index.name!r} at {index.root} has no labels")
+    d = recipe.data
+    store = ClipStore(train_items, d.sample_rate, mel, in_memory=d.in_memory, mel_cache_dir=d.mel_cache,
+                      min_samples=d.segment_samples)
+    valid = ClipStore(valid_items, d.sample_rate, mel, mel_cache_dir=d.mel_cache, min_samples=d.segment_samples)
+    return RunData(store, valid, labels, {k: list(v) for k, v in index.splits.items()})
+
+
+class WaveDataModule(L.LightningDataModule):
+    def __init__(self, recipe: Recipe, data: RunData) -> None:
+        super().__init__()
+        self.recipe, self.data = recipe, data
+
+    def _start_step(self) -> int:
+        return self.trainer.global_step if self.trainer is not None else 0
+
+    def train_dataloader(self) -> DataLoader:
+        r = self.recipe
+        world = self.trainer.world_size if self.trainer is not None else 1
+        rank = self.trainer.global_rank if self.trainer is not None else 0
+        length = (r.trainer.max_steps * world + world) * r.data.batch_size
+        dataset = SegmentDataset(self.data.train, r.data.segment_samples, length, seed=r.seed)
+        sampler = StepSampler(r.data.batch_size, r.trainer.max_steps, self._start_step, rank, world)
+        return DataLoader(dataset, batch_size=r.data.batch_size, sampler=sampler, num_workers=r.data.num_workers,
+                          collate_fn=collate_clips, persistent_workers=r.data.num_workers > 0, drop_last=True)
+
+    def val_dataloader(self) -> DataLoader:
+        max_samples = 4 * self.recipe.data.segment_samples
+        return DataLoader(ClipDataset(self.data.valid, max_samples), batch_size=1, collate_fn=collate_clips)
+
+
+def _logger(out: Path):
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    # a new version_N per (resumed) run: earlier logs are kept
+    if importlib.util.find_spec("tensorboard") is not None:
+        return TensorBoardLogger(out, name="logs")
+    return CSVLogger(out, name="logs")
+
+
+def build_module(recipe: Recipe, sample_rate: int, mel: MelConfig | None, labels: list[str] | None,
+                 split: dict[str, list[str]] | None) -> DiffusionModule:
+    net = build_denoiser(recipe.model.preset, mel_bins=mel.n_mels if mel else None,
+                         hop=mel.hop_length if mel else 256,
+                         num_classes=len(labels) if labels else None, **recipe.model.overrides)
+    return DiffusionModule(recipe.to_dict(), net.config.to_dict(), sample_rate,
+                           mel.to_dict() if mel else None, labels, split)
+
+
+def train(recipe: Recipe, out: str | Path, resume: str | Path | None = None,
+          progress: bool = True, extra_callbacks: list[L.Callback] | None = None) -> Path:
+    """Train (or resume) a model; returns the path of the last checkpoint."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(recipe.seed, workers=True, verbose=False)
+    mel = resolve_mel(recipe)
+    data = build_data(recipe, mel)
+    if resume is not None and not Path(resume).is_file():
+        raise FileNotFoundError(f"--resume checkpoint {resume} not found")
+    module = build_module(recipe, recipe.data.sample_rate, mel, data.labels, data.split)
+    recipe.save(out / "recipe.yaml")
+    from .config import write_text_atomic
+    import json
+
+    write_text_atomic(out / "split.json", json.dumps(data.split, indent=1))
+
+    t = recipe.trainer
+    ckpt = L.pytorch.callbacks.ModelCheckpoint(
+        dirpath=out / "checkpoints", filename="step{step:07d}", auto_insert_metric_name=False,
+        every_n_train_steps=t.checkpoint_every, save_last=True, save_top_k=3, monitor="step", mode="max")
+    throughput = Throughput()
+    callbacks: list[L.Callback] = [ckpt, throughput, SampleWriter(out / "samples", num=min(4, recipe.data.valid_clips))]
+    callbacks += list(extra_callbacks or [])
+    if progress:
+        callbacks.append(L.pytorch.callbacks.TQDMProgressBar(refresh_rate=max(1, min(t.log_every, 10))))
+    trainer = L.Trainer(
+        max_steps=t.max_steps, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
+        strategy=t.strategy, precision=t.precision, val_check_interval=t.val_every, check_val_every_n_epoch=None,
+        log_every_n_steps=t.log_every, gradient_clip_val=recipe.optim.grad_clip or None, callbacks=callbacks,
+        logger=_logger(out), default_root_dir=out, use_distributed_sampler=False, deterministic=t.deterministic,
+        plugins=[AtomicCheckpointIO()], enable_progress_bar=progress, num_sanity_val_steps=0,
+        enable_model_summary=False)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before the epoch ended.*")
+        warnings.filterwarnings("ignore", message=".*fault-tolerant.*")
+        trainer.fit(module, datamodule=WaveDataModule(recipe, data), ckpt_path=str(resume) if resume else None)
+    elapsed = time.perf_counter() - start
+    last = Path(ckpt.last_model_path) if ckpt.last_model_path else out / "checkpoints" / "last.ckpt"
+    if trainer.is_global_zero:
+        rate = throughput.total_samples / max(throughput.total_seconds, 1e-9)
+        print(f"training finished: step {trainer.global_step} in {elapsed:.1f} s "
+              f"({rate:,.0f} audio samples/s); checkpoint: {last}")
+    return last

@@ -1,0 +1,132 @@
+"""Training end to end on tiny settings: recipes, exact resume, NaN handling, checkpoints."""
+
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from wavediff.train.config import RecipeError, load_recipe
+from wavediff.train.module import NonFiniteLossError, load_module
+from wavediff.train.run import train
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["model.overrides={residual_layers: 2, residual_channels: 8, embedding_dim: 16, mlp_dim: 32}",
+        "data.segment_samples=1024", "data.batch_size=2", "data.valid_clips=2",
+        "trainer.log_every=1", "sample.steps=2"]
+
+
+def tiny_recipe(tmp_path, *extra, steps=4):
+    demo = tmp_path / "demo"
+    return load_recipe(ROOT / "recipes" / "demo.yaml", TINY + [
+        f"data.root={demo}", "data.options={clips_per_class: 2, clip_seconds: 0.25}",
+        f"trainer.max_steps={steps}", f"trainer.val_every={steps}", f"trainer.checkpoint_every={steps}",
+        *extra])
+
+
+def _weights(path):
+    module = load_module(path)
+    return {k: v.clone() for k, v in module.state_dict().items()}
+
+
+def test_train_writes_checkpoint_with_everything(tmp_path):
+    last = train(tiny_recipe(tmp_path), tmp_path / "run", progress=False)
+    assert last.is_file() and last.name == "last.ckpt"
+    ckpt = torch.load(last, map_location="cpu", weights_only=False)
+    hp = ckpt["hyper_parameters"]
+    assert hp["model_config"]["residual_layers"] == 2
+    assert hp["recipe"]["diffusion"]["parameterisation"] == "v"
+    assert hp["labels"] == ["bell", "bowed", "drum", "hat", "pluck"]
+    assert set(hp["split"]) >= {"train", "valid", "test"}
+    assert ckpt["wavediff"]["schedule"]["name"] == "cosine" and ckpt["wavediff"]["sample_rate"] == 16000
+    assert (tmp_path / "run" / "recipe.yaml").is_file() and (tmp_path / "run" / "split.json").is_file()
+    assert sorted(p.name for p in (tmp_path / "run" / "samples" / "step_0000004").glob("*.wav"))
+    module = load_module(last)
+    audio = module.generate(2, 512, class_label=torch.tensor([0, 3]), steps=2,
+                            generator=torch.Generator().manual_seed(0))
+    assert audio.shape == (2, 1, 512) and torch.isfinite(audio).all()
+
+
+def test_resume_continues_exactly(tmp_path):
+    """2N steps in one go == N steps, stop, resume, N more steps (same weights, EMA too)."""
+    constant = ["optim.lr_schedule=constant", "optim.warmup_steps=2"]
+    full = train(tiny_recipe(tmp_path, *constant, steps=6), tmp_path / "full", progress=False)
+    half = train(tiny_recipe(tmp_path, *constant, steps=3), tmp_path / "half", progress=False)
+    resumed = train(tiny_recipe(tmp_path, *constant, steps=6), tmp_path / "half", resume=half, progress=False)
+    a, b = _weights(full), _weights(resumed)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    # and the run really moved: weights differ from the 3-step checkpoint
+    c = _weights(half)
+    assert any(not torch.equal(a[k], c[k]) for k in a if k.startswith("net."))
+
+
+class _Crash(L.Callback):
+    def __init__(self, at):
+        self.at = at
+
+    def on_train_batch_end(self, trainer, *args):
+        if trainer.global_step == self.at:
+            raise RuntimeError("simulated crash")
+
+
+def test_resume_after_a_crash_with_cosine_schedule(tmp_path):
+    full = train(tiny_recipe(tmp_path, "trainer.checkpoint_every=2", steps=6), tmp_path / "full", progress=False)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(tiny_recipe(tmp_path, "trainer.checkpoint_every=2", steps=6), tmp_path / "crash", progress=False,
+              extra_callbacks=[_Crash(3)])
+    ckpt = tmp_path / "crash" / "checkpoints" / "step0000002.ckpt"
+    assert ckpt.is_file()
+    resumed = train(tiny_recipe(tmp_path, "trainer.checkpoint_every=2", steps=6), tmp_path / "crash",
+                    resume=ckpt, progress=False)
+    a, b = _weights(full), _weights(resumed)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_nan_loss_stops_with_step_and_checkpoint(tmp_path):
+    recipe = tiny_recipe(tmp_path, "optim.lr=1e30", "optim.grad_clip=0", "optim.warmup_steps=1",
+                         "trainer.checkpoint_every=1", steps=6)
+    with pytest.raises(NonFiniteLossError, match=r"at step \d+\. Last good checkpoint: .*ckpt"):
+        train(recipe, tmp_path / "nan", progress=False)
+
+
+def test_nan_loss_skipped_when_recipe_says_so(tmp_path, capsys):
+    recipe = tiny_recipe(tmp_path, "optim.lr=1e30", "optim.grad_clip=0", "optim.warmup_steps=1",
+                         "trainer.nan_policy=skip", steps=5)
+    last = train(recipe, tmp_path / "skip", progress=False)
+    assert last.is_file()
+    assert "batch skipped" in capsys.readouterr().out
+
+
+def test_recipe_errors_are_clear(tmp_path):
+    with pytest.raises(RecipeError, match="unknown field"):
+        load_recipe(ROOT / "recipes" / "demo.yaml", ["optim.learning_rate=1"])
+    with pytest.raises(RecipeError, match="choose one of"):
+        load_recipe(ROOT / "recipes" / "demo.yaml", ["diffusion.parameterisation=score"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: [1, 2\n")
+    with pytest.raises(RecipeError, match="not valid YAML"):
+        load_recipe(bad)
+    with pytest.raises(RecipeError, match="not found"):
+        load_recipe(tmp_path / "missing.yaml")
+    with pytest.raises(RecipeError, match="no 'mel' section"):
+        load_recipe(None, ["model.conditioning=mel"])
+
+
+def test_cli_train_print_config_and_tiny_run(tmp_path):
+    import subprocess
+    import sys
+
+    base = [sys.executable, "-m", "wavediff.cli", "train", "--config", str(ROOT / "recipes" / "demo.yaml")]
+    shown = subprocess.run(base + ["--print-config", "optim.lr=3e-4"], capture_output=True, text=True, check=True)
+    assert "lr: 0.0003" in shown.stdout
+    bad = subprocess.run(base + ["optim.lrr=1"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown field" in bad.stderr and "Traceback" not in bad.stderr
+    run = subprocess.run(base + ["--out", str(tmp_path / "run"), "--max-steps", "2", *TINY,
+                                 f"data.root={tmp_path / 'demo'}", "data.options={clips_per_class: 2, clip_seconds: 0.25}",
+                                 "trainer.val_every=2", "trainer.checkpoint_every=2"],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "training finished: step 2" in run.stdout and "last.ckpt" in run.stdout
