@@ -292,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         f"receptive field {net.receptive_field} samples; segment {args.frames} frames = {length} samples "
         f"({length / REALTIME_RATE:.2f} s at 22.05 kHz)"
     )
-    print(f"torch {torch.__version__}, Python {platform.python_version()}, {os.cpu_count()} CPUs visible")
+    load = f", 1-minute load average {os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else ""
+    print(f"torch {torch.__version__}, Python {platform.python_version()}, {os.cpu_count()} CPUs visible{load}")
     print("forward FLOPs per audio sample (2 per multiply-add; fwd+bwd counted as 3x forward):")
     for k, v in flops.items():
         print(f"  {k:<24} {v:>12,.0f} FLOP")
@@ -313,6 +314,11 @@ def main(argv: list[str] | None = None) -> int:
         print(HEADER)
         results["devices"].append(bench_device(args, device))
         print(f"ceiling: float32 2048^3 matmul {results['devices'][-1]['matmul_2048_gflops']:.1f} GFLOP/s")
+        if device.type == "cpu" and hasattr(os, "getloadavg"):
+            # Other processes on the same cores make CPU numbers noisy: say how busy it was.
+            load = os.getloadavg()[0]
+            results["devices"][-1]["load_average_1min"] = load
+            print(f"1-minute load average at the end: {load:.2f} on {os.cpu_count()} CPUs")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

@@ -138,6 +138,25 @@ def test_matches_plain_reference_with_and_without_autograd(build):
             torch.testing.assert_close(g, r, rtol=1e-9, atol=1e-12)
 
 
+def test_cpu_batch_chunking_gives_the_same_result(monkeypatch):
+    import wavediff.nn.diffwave as diffwave_module
+
+    net = _randomize_head(_tiny(mel_bins=5, hop=64, num_classes=3)).double()
+    x = torch.randn(5, 1, 300, dtype=torch.float64)
+    logsnr = torch.linspace(-10, 10, 5, dtype=torch.float64)
+    mel = torch.randn(5, 5, 5, dtype=torch.float64)
+    labels = torch.tensor([0, 1, 2, 3, 1])
+    full = net(x, logsnr, mel=mel, class_label=labels)  # autograd on: never chunked
+    # two elements per chunk: chunks of 2, 2 and 1
+    monkeypatch.setattr(diffwave_module, "CPU_CHUNK_BYTES", 2 * 2 * 16 * 300 * 8)
+    calls = []
+    monkeypatch.setattr(net, "_body", lambda *a, _body=net._body: calls.append(a[0].shape[0]) or _body(*a))
+    with torch.no_grad():
+        chunked = net(x, logsnr, mel=mel, class_label=labels)
+    assert calls == [2, 2, 1]
+    torch.testing.assert_close(chunked, full, rtol=1e-12, atol=1e-12)
+
+
 # ---------------------------------------------------------------------------- mel conditioning
 @pytest.mark.parametrize("hop", [200, 256, 300, 251])
 def test_mel_upsampling_lengths_for_any_hop(hop):

@@ -49,3 +49,4 @@ def test_recipe_trains_on_a_fake_corpus(name, tmp_path):
     if shipped.mel is not None:
         assert module.mel_config.hop_length == 256 and (tmp_path / "mel-cache").exists() == bool(shipped.data.mel_cache)
     assert list((tmp_path / "run" / "samples").glob("step_*/*.wav"))
+    assert list((tmp_path / "run" / "samples").glob("step_*/*.png"))

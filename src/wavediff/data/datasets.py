@@ -91,6 +91,28 @@ class ClipStore:
     def __len__(self) -> int:
         return len(self.items)
 
+    def preload(self, what: str = "corpus") -> None:
+        """Decode every clip now (in-memory stores): files that fail to decode (corrupt data,
+        NaN/inf samples) are dropped and listed in ONE warning, instead of failing later in a
+        data-loader worker."""
+        if not self.in_memory:
+            return
+        good, bad, kept = [], [], {}
+        for index, item in enumerate(self.items):
+            try:
+                clip = self.get(index)
+            except AudioError as err:
+                bad.append(f"{item.path.name}: {str(err).splitlines()[0]}")
+                continue
+            kept[len(good)] = clip
+            good.append(item)
+        if bad:
+            shown = "\n  ".join(bad[:10]) + (f"\n  ... and {len(bad) - 10} more" if len(bad) > 10 else "")
+            warnings.warn(f"{what}: skipped {len(bad)} file(s) that could not be decoded:\n  {shown}", stacklevel=2)
+        if not good:
+            raise AudioError(f"{what}: none of the {len(self.items)} files could be decoded")
+        self.items, self._cache = good, kept
+
     def get(self, index: int) -> LoadedClip:
         if index in self._cache:
             return self._cache[index]

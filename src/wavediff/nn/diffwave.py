@@ -35,6 +35,10 @@ __all__ = ["DiffWave", "ResidualLayer", "build_denoiser"]
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 
+# Without autograd on the CPU, a batch is evaluated in chunks whose largest activation
+# (chunk x 2C x T values) stays under this many bytes (whole elements, at least one).
+CPU_CHUNK_BYTES = 16 * 2**20
+
 
 def _conv1d(in_channels: int, out_channels: int, kernel_size: int = 1, dilation: int = 1, padding: int = 0) -> nn.Conv1d:
     conv = nn.Conv1d(in_channels, out_channels, kernel_size, dilation=dilation, padding=padding)
@@ -303,6 +307,29 @@ class DiffWave(nn.Module):
             embedding = embedding + cond.class_embedding.to(embedding.dtype)
         mel_features = cond.mel_for_length(length)
 
+        # Sampling on the CPU: evaluate large batches in chunks so that the activations stay
+        # small (cache-resident, and below the size where every allocation goes back to the
+        # OS); each batch element is computed independently, so this changes no result
+        # beyond floating-point kernel choice.
+        chunk = batch
+        if not torch.is_grad_enabled() and x_t.device.type == "cpu" and batch > 1:
+            per_element = 2 * cfg.residual_channels * length * x_t.element_size()
+            chunk = max(1, min(batch, CPU_CHUNK_BYTES // per_element))
+        if chunk >= batch:
+            return self._body(x_t, embedding, mel_features)
+        outputs = [
+            self._body(
+                x_t[i : i + chunk],
+                embedding[i : i + chunk],
+                None if mel_features is None else mel_features[i : i + chunk],
+            )
+            for i in range(0, batch, chunk)
+        ]
+        return torch.cat(outputs, dim=0)
+
+    def _body(self, x_t: Tensor, embedding: Tensor, mel_features: Tensor | None) -> Tensor:
+        """The network proper. ``x_t (B, in, T)``, ``embedding (B, mlp_dim)``,
+        ``mel_features (B, mel_bins, T)`` or ``None`` -> ``(B, out, T)``."""
         x = F.relu(self.input_proj(x_t))
         skips: Tensor | None = None
         for layer in self.layers:

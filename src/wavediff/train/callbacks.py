@@ -67,6 +67,8 @@ class SampleWriter(L.Callback):
         if not trainer.is_global_zero or trainer.sanity_checking:
             return
         from ..audio.io import save_audio
+        from ..audio.metrics import mel_l1
+        from ..audio.plot import save_spectrogram_png
 
         folder = self.out_dir / f"step_{trainer.global_step:07d}"
         gen = torch.Generator(device=pl_module.device).manual_seed(0)
@@ -74,15 +76,22 @@ class SampleWriter(L.Callback):
         clips: list[tuple[str, torch.Tensor]] = []
         was_training = pl_module.training
         pl_module.eval()
+        metrics: dict[str, float] = {}
         if pl_module.conditioning == "mel":
             loader = trainer.val_dataloaders
+            distances = []
             for i, batch in enumerate(loader):
                 if i >= self.num:
                     break
                 mel = batch["mel"].to(pl_module.device)
                 audio = pl_module.generate(1, mel.shape[-1] * pl_module.net.hop, mel=mel, generator=gen)
+                real = batch["audio"].to(pl_module.device)
+                if real.shape[-1] >= pl_module.mel_config.min_samples:
+                    distances.append(float(mel_l1(audio, real, pl_module.mel_config)[0]))
                 clips.append((f"{i:02d}_vocoded", audio[0]))
                 clips.append((f"{i:02d}_real", batch["audio"][0]))
+            if distances:
+                metrics["val/mel_l1"] = sum(distances) / len(distances)
         else:
             length = int(self.seconds * sr)
             labels = None
@@ -94,9 +103,17 @@ class SampleWriter(L.Callback):
                 clips.append((name, audio[i]))
         if was_training:
             pl_module.train()
+        experiment = getattr(trainer.logger, "experiment", None)
         for name, audio in clips:
-            save_audio(folder / f"{name}.wav", audio.float().cpu().clamp(-1, 1), sr)
-            experiment = getattr(trainer.logger, "experiment", None)
+            audio = audio.float().cpu().clamp(-1, 1)
+            save_audio(folder / f"{name}.wav", audio, sr)
+            png = save_spectrogram_png(folder / f"{name}.png", audio, sr, f"{name} (step {trainer.global_step})")
             if hasattr(experiment, "add_audio"):
-                experiment.add_audio(f"samples/{name}", audio.float().cpu().clamp(-1, 1).reshape(-1),
-                                     trainer.global_step, sample_rate=sr)
+                experiment.add_audio(f"samples/{name}", audio.reshape(-1), trainer.global_step, sample_rate=sr)
+                import matplotlib.image
+
+                experiment.add_image(f"spectrograms/{name}", matplotlib.image.imread(png)[..., :3],
+                                     trainer.global_step, dataformats="HWC")
+        if metrics and trainer.logger is not None:
+            trainer.logger.log_metrics(metrics, step=trainer.global_step)
+            print("  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))

@@ -88,6 +88,8 @@ def build_data(recipe: Recipe, mel: MelConfig | None) -> RunData:
     store = ClipStore(train_items, d.sample_rate, mel, in_memory=d.in_memory, mel_cache_dir=d.mel_cache,
                       min_samples=d.segment_samples)
     valid = ClipStore(valid_items, d.sample_rate, mel, mel_cache_dir=d.mel_cache, min_samples=d.segment_samples)
+    store.preload(f"{index.name} train split")
+    valid.preload(f"{index.name} valid split")
     return RunData(store, valid, labels, {k: list(v) for k, v in index.splits.items()})
 
 
