@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from wavediff.nn import DiffWave, build_denoiser
+from wavediff.nn.diffwave import CPU_CHUNK_BYTES
 
 REALTIME_RATE = 22050  # samples per second used for the "x real time" column
 
@@ -100,9 +101,11 @@ def _training_bytes_per_sample(net: DiffWave, device: torch.device, hop: int, me
     return max(sum(storages.values()) - params, 0) / (frames * hop)
 
 
-def _time(fn, warmup: int, repeats: int, budget_s: float, device: torch.device) -> list[float]:
+def _time(fn, warmup: int, repeats: int, budget_s: float, device: torch.device, warm_fn=None) -> list[float]:
+    """Run ``warm_fn`` (default ``fn``) ``warmup`` times, then time ``fn`` ``repeats`` times
+    (fewer if ``budget_s`` is exceeded, at least once)."""
     for _ in range(warmup):
-        fn()
+        (warm_fn or fn)()
     _sync(device)
     times: list[float] = []
     start = time.perf_counter()
@@ -160,9 +163,16 @@ def bench_device(args: argparse.Namespace, device: torch.device) -> dict[str, An
         mel = torch.randn(batch, args.mel_bins, args.frames, device=device)
         target = torch.randn_like(x)
 
-        def forward() -> None:
+        def forward(n: int = batch) -> None:
             with torch.inference_mode():
-                net(x, logsnr, mel=mel)
+                net(x[:n], logsnr[:n], mel=mel[:n])
+
+        # Warm-up on exactly the shapes that are timed, but only once: on the CPU the
+        # network evaluates a large batch in chunks (see CPU_CHUNK_BYTES), so one chunk.
+        warm_forward = forward
+        if device.type == "cpu":
+            chunk = max(1, CPU_CHUNK_BYTES // (2 * net.config.residual_channels * length * x.element_size()))
+            warm_forward = lambda: forward(min(batch, chunk))  # noqa: E731
 
         # Largest micro-batch (a divisor of batch) whose activations fit the memory budget;
         # gradients are accumulated over batch / micro micro-batches (same gradient).
@@ -176,14 +186,19 @@ def bench_device(args: argparse.Namespace, device: torch.device) -> dict[str, An
         else:
             fits = True
 
-        def forward_backward() -> None:
+        def forward_backward(n: int = batch) -> None:
             net.zero_grad(set_to_none=True)
-            for s in range(0, batch, micro):
+            for s in range(0, n, micro):
                 out = net(x[s : s + micro], logsnr[s : s + micro], mel=mel[s : s + micro])
                 loss = (out - target[s : s + micro]).square().mean() * (micro / batch)
                 loss.backward()
 
-        for mode, fn, flop_factor in (("forward", forward, 1.0), ("fwd+bwd", forward_backward, 3.0)):
+        warm_forward_backward = lambda: forward_backward(micro)  # noqa: E731  (one micro-batch)
+        measurements = (
+            ("forward", forward, warm_forward, 1.0),
+            ("fwd+bwd", forward_backward, warm_forward_backward, 3.0),
+        )
+        for mode, fn, warm_fn, flop_factor in measurements:
             row: dict[str, Any] = {"device": device.type, "batch": batch, "mode": mode, "samples": batch * length}
             if mode == "fwd+bwd" and not fits:
                 row["skipped"] = (
@@ -195,7 +210,7 @@ def bench_device(args: argparse.Namespace, device: torch.device) -> dict[str, An
                 continue
             if mode == "fwd+bwd" and micro != batch:
                 row["micro_batch"] = micro
-            times = _time(fn, args.warmup, args.repeats, args.budget_s, device)
+            times = _time(fn, args.warmup, args.repeats, args.budget_s, device, warm_fn=warm_fn)
             t = statistics.median(times)
             # backward = gradients w.r.t. activations and w.r.t. weights: 2x the forward work
             gflops = flop_factor * flops["total"] * batch * length / t / 1e9
@@ -248,10 +263,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--device", default="auto", help="cpu, cuda, or auto (= cpu, plus cuda when available)")
     p.add_argument("--batch", default="1,16", help="comma-separated batch sizes (default: 1,16)")
-    p.add_argument("--frames", type=int, default=62, help="mel frames per segment (default 62 = 15872 samples at hop 256)")
+    p.add_argument(
+        "--frames", type=int, default=62, help="mel frames per segment (default 62 = 15872 samples at hop 256)"
+    )
     p.add_argument("--repeats", type=int, default=2, help="timed repeats per measurement (median reported; default 2)")
-    p.add_argument("--warmup", type=int, default=1, help="untimed warm-up calls per measurement (default 1)")
-    p.add_argument("--budget-s", type=float, default=15.0, help="stop repeating once a measurement has run this long (default 15)")
+    p.add_argument(
+        "--warmup", type=int, default=1,
+        help="untimed warm-up calls per measurement, on one chunk / micro-batch of the timed shapes (default 1)",
+    )
+    p.add_argument(
+        "--budget-s", type=float, default=15.0,
+        help="stop repeating once a measurement has run this long, in seconds (default 15)",
+    )
     p.add_argument("--preset", default="base", help="denoiser preset (default base)")
     p.add_argument("--mel-bins", type=int, default=80, help="mel bins (default 80)")
     p.add_argument("--hop", type=int, default=256, help="samples per mel frame (default 256)")

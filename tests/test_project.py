@@ -21,7 +21,7 @@ def _readme_commands():
 
 def test_readme_has_exactly_install_and_test_commands():
     install, test = _readme_commands()
-    assert "pip install torch==2.13.0" in install and '-e ".[dev]"' in install
+    assert "pip install torch==2.13.0" in install and '-e ".[dev,eval]"' in install
     assert "pytest" in test
     # the two commands come first in the README, before any other code block
     readme = (ROOT / "README.md").read_text()
@@ -72,7 +72,8 @@ def test_layering_nn_does_not_import_train():
 
 
 @pytest.mark.parametrize("command", [["data", "--help"], ["data", "demo", "--help"], ["data", "soundfont-notes", "--help"],
-                                     ["data", "espeak-speech", "--help"], ["train", "--help"]])
+                                     ["data", "espeak-speech", "--help"], ["train", "--help"],
+                                     ["distill", "--help"], ["vocode", "--help"], ["tune-schedule", "--help"]])
 def test_every_command_has_help_with_examples(command):
     out = subprocess.run([sys.executable, "-m", "wavediff.cli", *command], capture_output=True, text=True, check=True)
     assert "examples:" in out.stdout

@@ -88,6 +88,73 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_distill(args: argparse.Namespace) -> int:
+    from .train.config import load_recipe
+
+    overrides = list(args.overrides)
+    if args.max_steps is not None:
+        overrides.append(f"trainer.max_steps={args.max_steps}")
+    recipe = load_recipe(args.config, overrides)
+    if args.print_config:
+        print(recipe.to_yaml(), end="")
+        return 0
+    from .train.distill import distill
+
+    distill(recipe, args.teacher, args.out or Path("runs") / recipe.name, resume=args.resume)
+    return 0
+
+
+def _run_vocode(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .audio.io import READ_FORMATS, save_audio
+    from .vocoder import MEL_FILE_SUFFIXES, Vocoder
+
+    voc = Vocoder.from_checkpoint(args.checkpoint, device=args.device)
+    options = dict(steps=args.steps, method=args.method, grid=args.grid, seed=args.seed,
+                   mel_convention=args.mel_convention,
+                   chunk_frames=None if args.chunk_seconds is None
+                   else max(1, int(args.chunk_seconds * voc.sample_rate) // voc.hop))
+    if args.input.is_dir():
+        suffixes = set(READ_FORMATS) | set(MEL_FILE_SUFFIXES)
+        inputs = sorted(p for p in args.input.rglob("*") if p.suffix.lower() in suffixes)
+        if not inputs:
+            raise ValueError(f"{args.input}: no audio ({', '.join(sorted(READ_FORMATS))}) or mel "
+                             f"({', '.join(MEL_FILE_SUFFIXES)}) files found")
+        out_dir = args.out or Path("vocoded")
+        for path in tqdm(inputs, desc="vocoding", unit="file"):
+            audio, sr = voc.vocode_file(path, **options)
+            save_audio(out_dir / path.relative_to(args.input).with_suffix(".wav"), audio, sr)
+        print(f"{len(inputs)} file(s) vocoded into {out_dir}")
+        return 0
+    if not args.input.exists():
+        raise FileNotFoundError(f"input {args.input} not found")
+    out = args.out or args.input.with_name(args.input.stem + "_vocoded.wav")
+    audio, sr = voc.vocode_file(args.input, **options)
+    save_audio(out, audio, sr)
+    print(f"vocoded {args.input} -> {out} ({audio.shape[-1] / sr:.2f} s at {sr} Hz)")
+    return 0
+
+
+def _run_tune_schedule(args: argparse.Namespace) -> int:
+    from .audio.io import READ_FORMATS, load_audio
+    from .tune import save_tuned_grid, tune_grid
+    from .vocoder import Vocoder
+
+    voc = Vocoder.from_checkpoint(args.checkpoint)
+    files = sorted(p for p in args.data.rglob("*") if p.suffix.lower() in READ_FORMATS)[: args.clips]
+    if not files:
+        raise ValueError(f"{args.data}: no audio files ({', '.join(sorted(READ_FORMATS))}) found")
+    length = int(args.seconds * voc.sample_rate)
+    clips = [load_audio(f, voc.sample_rate)[0][:, :length] for f in files]
+    grid, start, best = tune_grid(voc, clips, args.steps, args.method, candidates=args.candidates,
+                                  passes=args.passes, progress=print)
+    target = save_tuned_grid(args.checkpoint, args.method, args.steps, grid, args.out)
+    print(f"tuned {args.method} grid ({args.steps} steps): mel L1 {start:.4f} -> {best:.4f}; "
+          f"logsnr {[round(v, 3) for v in grid]}; saved in {target}")
+    return 0
+
+
 def _print_help(parser: argparse.ArgumentParser) -> int:
     parser.print_help()
     return 0
@@ -169,6 +236,62 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--resume", type=Path, default=None, help="checkpoint to continue from (exactly)")
     tr.add_argument("--print-config", action="store_true", help="print the resolved recipe and exit")
     tr.add_argument("overrides", nargs="*", metavar="key=value", help="override any recipe field")
+
+    dis = _add_command(
+        sub, "distill", "distil a trained model into a few-step student (progressive or consistency)",
+        "  wavediff distill --config recipes/demo-distill.yaml --teacher runs/demo/checkpoints/last.ckpt\n"
+        "  wavediff distill --config recipes/demo-distill.yaml --teacher runs/demo/checkpoints/last.ckpt \\\n"
+        "      --out runs/demo-cd distill.method=consistency_distillation\n"
+        "  wavediff distill --config recipes/demo-distill.yaml --teacher runs/demo/checkpoints/last.ckpt \\\n"
+        "      --resume runs/demo-distill/round_4/checkpoints/last.ckpt\n"
+        "  wavediff distill --config recipes/ljspeech-vocoder-distill.yaml \\\n"
+        "      --teacher runs/ljspeech-vocoder/checkpoints/last.ckpt trainer.devices=4 trainer.strategy=ddp\n"
+        "  wavediff distill --config recipes/demo-distill.yaml distill.method=consistency_training \\\n"
+        "      model.preset=tiny model.conditioning=class     # from scratch: no --teacher\n"
+        "  wavediff distill --config recipes/demo-distill.yaml --print-config distill.teacher_steps=32\n",
+        _run_distill)
+    dis.add_argument("--config", type=Path, required=True, help="distillation recipe YAML (recipes/*-distill.yaml)")
+    dis.add_argument("--teacher", type=Path, default=None,
+                     help="teacher checkpoint (required unless distill.method=consistency_training)")
+    dis.add_argument("--out", type=Path, default=None, help="output folder (default runs/<recipe name>)")
+    dis.add_argument("--max-steps", type=int, default=None, help="shortcut for trainer.max_steps=N (per progressive round)")
+    dis.add_argument("--resume", type=Path, default=None, help="checkpoint of this run to continue from (any round, exactly)")
+    dis.add_argument("--print-config", action="store_true", help="print the resolved recipe and exit")
+    dis.add_argument("overrides", nargs="*", metavar="key=value", help="override any recipe field")
+
+    vo = _add_command(
+        sub, "vocode", "mel -> waveform with a vocoder checkpoint (audio file: copy-synthesis; .npy/.pt: a mel)",
+        "  wavediff vocode runs/ljspeech-vocoder/checkpoints/last.ckpt speech.wav --steps 6 --out speech_voc.wav\n"
+        "  wavediff vocode CKPT mel.npy --steps 4 --method dpmpp_2m --out out.wav\n"
+        "  wavediff vocode CKPT tts_mels/ --mel-convention hifigan --out vocoded/   # a folder, batched\n"
+        "  wavediff vocode CKPT long.flac --chunk-seconds 10 --out long_voc.wav      # bounded memory\n",
+        _run_vocode)
+    vo.add_argument("checkpoint", type=Path, help="vocoder checkpoint (.ckpt)")
+    vo.add_argument("input", type=Path, help="WAV/FLAC/OGG file, .npy/.pt mel, or a folder of them")
+    vo.add_argument("--out", type=Path, default=None, help="output WAV (or folder for a folder input)")
+    vo.add_argument("--steps", type=int, default=None, help="sampling steps (default: the recipe's)")
+    vo.add_argument("--method", default=None, help="ddpm, ddim, euler, heun, sde, dpmpp_2m (default: the recipe's)")
+    vo.add_argument("--grid", default=None, help="uniform_t, uniform_logsnr, karras, diffwave6 or tuned")
+    vo.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    vo.add_argument("--chunk-seconds", type=float, default=None, help="vocode in chunks of this length (exact)")
+    vo.add_argument("--mel-convention", choices=("diffwave", "hifigan"), default=None,
+                    help="convert a mel made with this front-end's log/normalisation convention")
+    vo.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+
+    ts = _add_command(
+        sub, "tune-schedule", "search a few-step logsnr grid for a vocoder on held-out clips; saved in the checkpoint",
+        "  wavediff tune-schedule runs/ljspeech-vocoder/checkpoints/last.ckpt --data data/ljspeech/wavs --steps 6\n"
+        "  wavediff tune-schedule CKPT --data held_out/ --steps 4 --method dpmpp_2m --out tuned.ckpt\n",
+        _run_tune_schedule)
+    ts.add_argument("checkpoint", type=Path, help="vocoder checkpoint (.ckpt)")
+    ts.add_argument("--data", type=Path, required=True, help="folder of held-out audio")
+    ts.add_argument("--steps", type=int, required=True, help="number of grid points")
+    ts.add_argument("--method", default="ddim", help="sampler the grid is tuned for (default ddim)")
+    ts.add_argument("--clips", type=int, default=4, help="held-out clips used (default 4)")
+    ts.add_argument("--seconds", type=float, default=2.0, help="seconds of each clip (default 2)")
+    ts.add_argument("--candidates", type=int, default=12, help="values tried per position (default 12)")
+    ts.add_argument("--passes", type=int, default=1, help="passes over the positions (default 1)")
+    ts.add_argument("--out", type=Path, default=None, help="write the tuned checkpoint here (default: in place)")
     return parser
 
 

@@ -31,9 +31,15 @@ from .mel import (
     log_mel,
     mel_spectrogram,
 )
+from .metrics import METRICS, copy_synthesis_metrics, mel_l1, mrstft_distance, real_time_factor
 from .resample import QUALITIES, resample, resampled_length
 
 __all__ = [
+    "METRICS",
+    "copy_synthesis_metrics",
+    "mel_l1",
+    "mrstft_distance",
+    "real_time_factor",
     "AudioError",
     "ClippingWarning",
     "CONVERTIBLE_FIELDS",

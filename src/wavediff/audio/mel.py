@@ -651,3 +651,14 @@ def convert_log_mel(mel: torch.Tensor, src: MelConfig, dst: MelConfig) -> torch.
     linear = decompress_mel(mel.double(), src) * src.stft_scale() ** src.power
     out = compress_mel(linear / dst.stft_scale() ** dst.power, dst)
     return out.to(mel.dtype)
+
+
+def nominal_range(cfg: MelConfig) -> tuple[float, float]:
+    """The range of final features for audio in [-1, 1]: ``[0, 1]`` for DiffWave
+    normalisation, otherwise from the log floor up to the log of a loud full-band mel value
+    (about 2 nats / 1 decade above 1). Used to scale a network's mel input."""
+    if cfg.normalisation == "diffwave":
+        return 0.0, 1.0
+    if cfg.log == "log10":
+        return math.log10(cfg.log_floor), 1.0
+    return math.log(cfg.log_floor), 2.0

@@ -40,6 +40,10 @@ class DenoiserConfig:
         num_classes: number of classes for class conditioning; ``None`` means no class
             conditioning. Index ``num_classes`` is reserved as the null class (for
             classifier-free guidance), so the embedding table has ``num_classes + 1`` rows.
+        mel_offset, mel_scale: the network sees ``(mel - mel_offset) / mel_scale``: a fixed
+            affine map chosen from the MelConfig so that log-mel values of any convention
+            land in about [-1, 1] (raw natural-log mels reach -11.5 and would saturate the
+            gates); see ``wavediff.audio.mel.nominal_range``.
         upsample_factors: integer factors of ``hop`` used by the mel upsampler stages
             (their product must equal ``hop``); ``None`` chooses them automatically.
         in_channels: channels of ``x_t`` (1 for mono audio).
@@ -56,6 +60,8 @@ class DenoiserConfig:
     hop: int = 256
     num_classes: int | None = None
     upsample_factors: tuple[int, ...] | None = None
+    mel_offset: float = 0.0
+    mel_scale: float = 1.0
     in_channels: int = 1
     out_channels: int = 1
 
@@ -69,6 +75,8 @@ class DenoiserConfig:
             raise ValueError(f"DenoiserConfig.embedding_dim must be even (sin and cos pairs), got {self.embedding_dim}")
         _check_int("mlp_dim", self.mlp_dim, 1)
         _check_int("hop", self.hop, 1)
+        if not self.mel_scale > 0:
+            raise ValueError(f"mel_scale must be positive, got {self.mel_scale}")
         _check_int("in_channels", self.in_channels, 1)
         _check_int("out_channels", self.out_channels, 1)
         if self.mel_bins is not None:

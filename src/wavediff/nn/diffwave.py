@@ -40,7 +40,9 @@ _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 CPU_CHUNK_BYTES = 16 * 2**20
 
 
-def _conv1d(in_channels: int, out_channels: int, kernel_size: int = 1, dilation: int = 1, padding: int = 0) -> nn.Conv1d:
+def _conv1d(
+    in_channels: int, out_channels: int, kernel_size: int = 1, dilation: int = 1, padding: int = 0
+) -> nn.Conv1d:
     conv = nn.Conv1d(in_channels, out_channels, kernel_size, dilation=dilation, padding=padding)
     nn.init.kaiming_normal_(conv.weight)
     return conv
@@ -119,7 +121,8 @@ class DiffWave(nn.Module):
 
         * ``x_t``: ``(B, in_channels, T)`` noisy audio, any ``T >= 1``;
         * ``logsnr``: ``(B,)`` float, ``log(alpha^2 / sigma^2)`` of each element (a 0-dim
-          tensor or a Python float is broadcast to the batch);
+          tensor or a Python float is broadcast to the batch); finite values, typically
+          in ``[-20, 20]`` (schedules clip to a finite range);
         * ``mel``: ``(B, mel_bins, F)`` with ``F == T // hop`` or ``F == ceil(T / hop)``,
           required exactly when the network is mel-conditioned;
         * ``class_label``: ``(B,)`` integer labels in ``0 .. num_classes`` (``num_classes``
@@ -205,6 +208,9 @@ class DiffWave(nn.Module):
         Returns:
             a :class:`Conditioning` holding the mel upsampled to ``(B, mel_bins, F * hop)``
             and the ``(B, mlp_dim)`` class embedding; pass it as ``cond=`` to :meth:`forward`.
+            For sampling, compute it under ``torch.inference_mode()`` / ``torch.no_grad()``
+            like the steps that reuse it (with autograd on, it carries the graph of the
+            upsampler and the class table, which one backward pass consumes).
         """
         cfg = self.config
         batch: int | None = None
@@ -234,7 +240,7 @@ class DiffWave(nn.Module):
             weight = self.mel_upsampler.stages[0].conv.weight if len(self.mel_upsampler.stages) else None
             if weight is not None:
                 mel = mel.to(device=weight.device, dtype=weight.dtype)
-            mel_features = self.mel_upsampler(mel)
+            mel_features = self.mel_upsampler((mel - cfg.mel_offset) / cfg.mel_scale)
 
         class_embedding = None
         if self.class_embedding is None:
@@ -294,7 +300,9 @@ class DiffWave(nn.Module):
         if logsnr.dim() == 0:
             logsnr = logsnr.expand(batch)
         elif logsnr.shape != (batch,):
-            raise ValueError(f"expected logsnr of shape ({batch},) (one value per batch element), got {tuple(logsnr.shape)}")
+            raise ValueError(
+                f"expected logsnr of shape ({batch},) (one value per batch element), got {tuple(logsnr.shape)}"
+            )
 
         if cond is None:
             cond = self.condition(mel=mel, class_label=class_label)
@@ -366,7 +374,9 @@ class DiffWave(nn.Module):
                     f"0..{cfg.num_classes} ({cfg.num_classes} = null class), got None"
                 )
         elif cond.class_embedding is not None:
-            raise ValueError("this denoiser is not class-conditioned (num_classes=None) but cond carries a class embedding")
+            raise ValueError(
+                "this denoiser is not class-conditioned (num_classes=None) but cond carries a class embedding"
+            )
         if cond.mel_features is not None and cond.mel_features.shape[0] != batch:
             raise ValueError(f"mel has batch size {cond.mel_features.shape[0]} but x_t has batch size {batch}")
         # One class for the whole batch (an int label, or a (1,) tensor) broadcasts.

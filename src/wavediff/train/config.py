@@ -113,6 +113,114 @@ class SampleConfig:
     guidance: float = 1.0
 
 
+DISTILL_METHODS: tuple[str, ...] = ("none", "progressive", "consistency_distillation", "consistency_training")
+
+
+@dataclass
+class DistillConfig:
+    """Few-step distillation (``wavediff distill``); ``method: none`` (the default) in every
+    training recipe. The student takes its network, schedule, parameterisation and MelConfig
+    from the teacher checkpoint (``model``, ``diffusion`` and ``mel`` of a distillation recipe
+    are replaced by the teacher's); ``trainer.max_steps`` is the length of ONE stage (one
+    progressive round, or the whole consistency run).
+
+    Common: ``guidance`` is the classifier-free guidance scale of the teacher that is
+    distilled into a conditional-only student (``null``: the teacher recipe's
+    ``sample.guidance``); ``init_from_teacher`` starts the student from the teacher's EMA
+    weights; ``val_clips`` and ``reference_steps`` set the validation comparison with the
+    teacher (clips, and the teacher's step count for the reference; 0 = automatic).
+
+    Progressive (Salimans & Ho 2022): rounds ``teacher_steps -> teacher_steps / 2 -> ... ->
+    target_steps`` on the teacher's ``uniform_t`` DDIM grid; ``weighting`` is a
+    ``wavediff.diffusion`` weighting preset (``snr_trunc``: x0-MSE weighted by max(SNR, 1)).
+
+    Consistency (Song et al. 2023; Song & Dhariwal 2023): noise levels ``sigma_min`` ..
+    ``sigma_max`` (EDM view; ``null``: 0.002 and 80 clipped to the schedule's range) with
+    Karras ``rho`` spacing; ``sigma_data`` of the boundary parameterisation (1.0 makes the
+    student start out as the teacher's denoiser); distillation uses ``num_scales`` levels and
+    one teacher ODE step with ``solver`` (``heun`` | ``euler``); training from scratch uses
+    the curriculum ``scales_start`` -> ``scales_end`` (doubling over training). Pair
+    indices are drawn by ``noise_sampling`` (``lognormal`` with ``p_mean``, ``p_std`` | ``uniform``).
+    ``target``: ``ema`` (EMA of the student with decay ``target_ema``), ``stopgrad`` (the
+    online network without gradient) or ``auto`` (``ema`` for distillation, ``stopgrad`` for
+    training). ``loss``: ``pseudo_huber`` (constant ``huber_c`` per sample), ``l2``,
+    ``mrstft`` or ``both`` (pseudo-Huber + ``mrstft_weight`` x multi-resolution STFT);
+    ``loss_weighting``: ``inverse_delta`` (1 / (sigma_{i+1} - sigma_i)) or ``uniform``.
+    ``sample_steps`` are the step counts evaluated at validation; the first is stored as
+    the student's default (``sample.steps``)."""
+
+    method: str = "none"
+    guidance: Any = None
+    init_from_teacher: bool = True
+    val_clips: int = 4
+    reference_steps: int = 0
+    # progressive distillation
+    teacher_steps: int = 64
+    target_steps: int = 4
+    weighting: Any = "snr_trunc"
+    # consistency models
+    sigma_min: Any = None
+    sigma_max: Any = None
+    sigma_data: float = 1.0
+    rho: float = 7.0
+    solver: str = "heun"
+    num_scales: int = 18
+    scales_start: int = 10
+    scales_end: int = 1280
+    noise_sampling: str = "lognormal"
+    p_mean: float = -1.1
+    p_std: float = 2.0
+    target: str = "auto"
+    target_ema: float = 0.95
+    loss: str = "pseudo_huber"
+    huber_c: float = 0.00054
+    mrstft_weight: float = 1.0
+    loss_weighting: str = "inverse_delta"
+    sample_steps: Any = field(default_factory=lambda: [1, 2, 4])
+
+    def __post_init__(self) -> None:
+        choices = {
+            "method": DISTILL_METHODS, "solver": ("heun", "euler"), "noise_sampling": ("lognormal", "uniform"),
+            "target": ("auto", "ema", "stopgrad"), "loss": ("pseudo_huber", "l2", "mrstft", "both"),
+            "loss_weighting": ("inverse_delta", "uniform"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise RecipeError(f"distill.{name} = {getattr(self, name)!r}; choose one of {list(allowed)}")
+        steps = self.sample_steps
+        if isinstance(steps, int) and not isinstance(steps, bool):
+            steps = [steps]
+        if (not isinstance(steps, (list, tuple)) or not steps
+                or not all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in steps)):
+            raise RecipeError(f"distill.sample_steps must be a list of positive integers, got {self.sample_steps!r}")
+        self.sample_steps = [int(k) for k in steps]
+        if self.method == "progressive":
+            k = self.teacher_steps
+            while k > self.target_steps and k % 2 == 0:
+                k //= 2
+            if self.target_steps < 1 or self.teacher_steps <= self.target_steps or k != self.target_steps:
+                raise RecipeError(f"distill.teacher_steps ({self.teacher_steps}) must be distill.target_steps "
+                                  f"({self.target_steps}) times a power of two (e.g. 64 and 4)")
+        for name in ("sigma_min", "sigma_max", "guidance"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise RecipeError(f"distill.{name} must be a number or null, got {value!r}")
+        if self.sigma_min is not None and self.sigma_max is not None and not 0 < self.sigma_min < self.sigma_max:
+            raise RecipeError(f"need 0 < distill.sigma_min < distill.sigma_max, got {self.sigma_min}, {self.sigma_max}")
+        positive = {"sigma_data": self.sigma_data, "rho": self.rho, "num_scales": self.num_scales - 1,
+                    "scales_start": self.scales_start, "p_std": self.p_std, "val_clips": self.val_clips,
+                    "huber_c": self.huber_c}
+        for name, value in positive.items():
+            if value <= 0:
+                raise RecipeError(f"distill.{name} is out of range ({getattr(self, name)!r})")
+        if self.scales_end < self.scales_start:
+            raise RecipeError("distill.scales_end must be >= distill.scales_start")
+        if not 0.0 <= self.target_ema < 1.0:
+            raise RecipeError(f"distill.target_ema must lie in [0, 1), got {self.target_ema}")
+        if self.reference_steps < 0 or self.mrstft_weight < 0:
+            raise RecipeError("distill.reference_steps and distill.mrstft_weight must be >= 0")
+
+
 @dataclass
 class Recipe:
     name: str = "recipe"
@@ -124,6 +232,7 @@ class Recipe:
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     sample: SampleConfig = field(default_factory=SampleConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

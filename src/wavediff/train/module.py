@@ -71,6 +71,7 @@ class DiffusionModule(L.LightningModule):
         self._val_counts = torch.zeros(NUM_LOGSNR_BINS, dtype=torch.float64)
         self.skipped_steps = 0
         self._step_was_skipped = False
+        self.tuned_grids: dict[str, list[float]] = {}  # "method:steps" -> logsnr grid (tune-schedule)
 
     # -- conditioning ---------------------------------------------------------------------
     @property
@@ -241,10 +242,13 @@ class DiffusionModule(L.LightningModule):
             "mel_config": self.mel_config.to_dict() if self.mel_config is not None else None,
             "sample_rate": self.sample_rate,
             "skipped_steps": self.skipped_steps,
+            "tuned_grids": dict(self.tuned_grids),
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.skipped_steps = checkpoint.get("wavediff", {}).get("skipped_steps", 0)
+        meta = checkpoint.get("wavediff", {})
+        self.skipped_steps = meta.get("skipped_steps", 0)
+        self.tuned_grids = dict(meta.get("tuned_grids", {}))
 
 
 def _last_checkpoint(trainer: L.Trainer) -> str | None:

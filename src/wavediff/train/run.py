@@ -20,7 +20,7 @@ from pathlib import Path
 import lightning as L
 from torch.utils.data import DataLoader
 
-from ..audio.mel import MelConfig
+from ..audio.mel import MelConfig, nominal_range
 from ..data.datasets import ClipDataset, ClipStore, SegmentDataset, StepSampler, check_items, collate_clips
 from ..nn import build_denoiser
 from .callbacks import AtomicCheckpointIO, SampleWriter, Throughput
@@ -127,9 +127,14 @@ def _logger(out: Path):
 
 def build_module(recipe: Recipe, sample_rate: int, mel: MelConfig | None, labels: list[str] | None,
                  split: dict[str, list[str]] | None) -> DiffusionModule:
+    overrides = dict(recipe.model.overrides)
+    if mel is not None:
+        lo, hi = nominal_range(mel)
+        overrides.setdefault("mel_offset", (lo + hi) / 2)
+        overrides.setdefault("mel_scale", (hi - lo) / 2)
     net = build_denoiser(recipe.model.preset, mel_bins=mel.n_mels if mel else None,
                          hop=mel.hop_length if mel else 256,
-                         num_classes=len(labels) if labels else None, **recipe.model.overrides)
+                         num_classes=len(labels) if labels else None, **overrides)
     return DiffusionModule(recipe.to_dict(), net.config.to_dict(), sample_rate,
                            mel.to_dict() if mel else None, labels, split)
 

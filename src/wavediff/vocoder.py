@@ -1,0 +1,241 @@
+"""Mel-spectrogram to waveform with a trained mel-conditioned diffusion model.
+
+>>> voc = Vocoder.from_checkpoint("runs/ljspeech-vocoder/checkpoints/last.ckpt")
+>>> audio, sr = voc.vocode_file("speech.wav", steps=6)        # copy-synthesis
+>>> audio, sr = voc.vocode(mel, steps=4)                      # mel (n_mels, F) or (B, n_mels, F)
+
+The checkpoint's ``MelConfig`` decides everything: a mel whose shape, range or declared config
+does not match is refused with a message saying what differs.
+
+Long inputs are vocoded in chunks. Every chunk is extended on both sides by enough context
+frames that nothing outside it can reach its core: after ``nfe`` network evaluations an
+output sample depends on ``nfe * (receptive_field - 1) / 2`` samples either side (plus the
+mel upsampler's few frames). The starting noise is drawn per position (fixed blocks of a
+counter-based stream keyed by the seed), so chunks see exactly the noise of the unchunked run
+and, for deterministic samplers, chunked output equals unchunked output to numerical
+precision with memory bounded by the chunk size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .audio.io import READ_FORMATS, load_audio
+from .audio.mel import LogMel, MelConfig, MelConfigMismatch, check_mel, convert_log_mel
+from .diffusion import nfe as count_nfe
+from .diffusion import sample
+
+MEL_FILE_SUFFIXES = (".npy", ".pt")
+NOISE_BLOCK = 4096
+DETERMINISTIC = ("ddim", "euler", "heun", "dpmpp_2m")
+
+
+def positional_noise(seed: int, example: int, start: int, stop: int, device: torch.device | str = "cpu",
+                     dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Standard normal noise for sample positions ``[start, stop)`` of one example, identical
+    whichever window is asked for (blocks of ``NOISE_BLOCK`` samples, each seeded by
+    ``(seed, example, block)``). Shape (stop - start,)."""
+    if stop <= start:
+        return torch.zeros(0, device=device, dtype=dtype)
+    first, last = start // NOISE_BLOCK, (stop - 1) // NOISE_BLOCK
+    blocks = []
+    for block in range(first, last + 1):
+        key = hashlib.blake2b(f"{seed}:{example}:{block}".encode(), digest_size=8).digest()
+        gen = torch.Generator().manual_seed(int.from_bytes(key, "little") & (2**63 - 1))
+        blocks.append(torch.randn(NOISE_BLOCK, generator=gen))
+    noise = torch.cat(blocks)[start - first * NOISE_BLOCK: stop - first * NOISE_BLOCK]
+    return noise.to(device=device, dtype=dtype)
+
+
+def convention_config(name: str, like: MelConfig) -> MelConfig:
+    """``like`` with the log/normalisation conventions of a named preset (``diffwave`` or
+    ``hifigan``): the config of a mel made by such a front-end on ``like``'s STFT."""
+    preset = MelConfig.preset(name)
+    return dataclasses.replace(like, log=preset.log, log_floor=preset.log_floor,
+                               normalisation=preset.normalisation, stft_normalized=preset.stft_normalized)
+
+
+class Vocoder:
+    """A mel-conditioned wavediff model ready to vocode.
+
+    Args:
+        module: a loaded ``DiffusionModule`` whose network is mel-conditioned.
+        ema: use the EMA weights (default) or the raw ones.
+    """
+
+    def __init__(self, module: Any, ema: bool = True) -> None:
+        if module.mel_config is None or module.conditioning != "mel":
+            raise ValueError("this checkpoint is not a vocoder (it has no mel conditioning); "
+                             "use `wavediff sample` for unconditional or class-conditional models")
+        self.module = module
+        self.net = module.ema.model if ema else module.net
+        self.mel_config: MelConfig = module.mel_config
+        self.sample_rate: int = module.sample_rate
+        self.hop: int = self.mel_config.hop_length
+        self.tuned_grids: dict[str, list[float]] = dict(getattr(module, "tuned_grids", {}) or {})
+        self._log_mel = LogMel(self.mel_config)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu", ema: bool = True) -> "Vocoder":
+        from .train.module import load_module
+
+        return cls(load_module(path, map_location=device), ema=ema)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.net.parameters()).device
+
+    # -- features -------------------------------------------------------------------------
+    def mel(self, audio: torch.Tensor) -> torch.Tensor:
+        """Log-mel features of audio (..., T) at the checkpoint's rate: (..., n_mels, F)."""
+        return self._log_mel.to(audio.device)(audio)
+
+    def prepare_mel(self, mel: torch.Tensor | np.ndarray, declared: MelConfig | dict | None = None,
+                    convention: str | None = None) -> torch.Tensor:
+        """Validate (and if asked, convert) a mel array to (B, n_mels, F) for this checkpoint.
+
+        ``declared``: the MelConfig the mel says it was made with (refused when it differs
+        in anything but the convertible log/normalisation fields). ``convention``: the mel
+        comes from a ``diffwave`` or ``hifigan`` style front-end on this STFT; convert it."""
+        mel = torch.as_tensor(np.asarray(mel) if not isinstance(mel, torch.Tensor) else mel).float()
+        if mel.ndim == 2:
+            mel = mel.unsqueeze(0)
+        if mel.ndim != 3:
+            raise ValueError(f"mel must have shape (n_mels, frames) or (batch, n_mels, frames), got {tuple(mel.shape)}")
+        source = None
+        if declared is not None:
+            source = declared if isinstance(declared, MelConfig) else MelConfig.from_dict(declared, allow_missing=True)
+        elif convention is not None:
+            source = convention_config(convention, self.mel_config)
+        if source is not None and source != self.mel_config:
+            try:
+                mel = convert_log_mel(mel, source, self.mel_config)
+            except MelConfigMismatch as err:
+                raise MelConfigMismatch(f"{err}\nThis checkpoint's MelConfig cannot vocode that mel; "
+                                        "recompute it from audio with the checkpoint's MelConfig.",
+                                        getattr(err, "differences", None)) from None
+        try:
+            return check_mel(mel, self.mel_config)
+        except MelConfigMismatch as err:
+            hint = ""
+            if convention is None and declared is None:
+                for name in ("hifigan", "diffwave"):
+                    try:
+                        check_mel(convert_log_mel(mel, convention_config(name, self.mel_config), self.mel_config),
+                                  self.mel_config)
+                    except (MelConfigMismatch, ValueError):
+                        continue
+                    hint = (f"\nIts values look like a '{name}'-style mel: pass --mel-convention {name} "
+                            f"(mel_convention='{name}') to convert it.")
+                    break
+            raise MelConfigMismatch(f"{err}{hint}", getattr(err, "differences", None)) from None
+
+    # -- vocoding ---------------------------------------------------------------------------
+    def context_frames(self, nfe: int) -> int:
+        """Frames of context either side of a chunk so that its core is exact."""
+        reach = nfe * (self.net.receptive_field - 1) // 2
+        return math.ceil(reach / self.hop) + 2  # + the mel upsampler's own context
+
+    def _grid_kwargs(self, method: str, steps: int | None, grid: str | None,
+                     logsnr_grid: list[float] | None) -> dict[str, Any]:
+        key = f"{method}:{steps}"
+        if logsnr_grid is None and grid is None and key in self.tuned_grids:
+            return {"steps": None, "logsnr_grid": self.tuned_grids[key]}
+        if grid == "tuned":
+            if key not in self.tuned_grids:
+                raise ValueError(f"no tuned grid for {key} in this checkpoint; run `wavediff tune-schedule` "
+                                 f"(tuned grids present: {sorted(self.tuned_grids) or 'none'})")
+            return {"steps": None, "logsnr_grid": self.tuned_grids[key]}
+        return {"steps": steps if logsnr_grid is None else None, "grid": grid, "logsnr_grid": logsnr_grid}
+
+    @torch.inference_mode()
+    def vocode(self, mel: torch.Tensor | np.ndarray, steps: int | None = None, method: str | None = None, *,
+               grid: str | None = None, logsnr_grid: list[float] | None = None, seed: int = 0,
+               chunk_frames: int | None = None, overlap_frames: int | None = None,
+               mel_convention: str | None = None,
+               progress: Callable[[int, int], None] | None = None) -> tuple[torch.Tensor, int]:
+        """Waveform (B, 1, F * hop) for a mel (n_mels, F) or (B, n_mels, F), and the sample rate.
+
+        ``chunk_frames``: vocode in chunks of this many frames (None: in one pass);
+        ``overlap_frames`` defaults to the exact context ``context_frames(nfe)``."""
+        s = self.module.recipe.sample
+        method = method or s.method
+        if steps is None and grid is None and logsnr_grid is None:
+            steps, grid = s.steps, s.grid
+        kwargs = self._grid_kwargs(method, steps, grid, logsnr_grid)
+        mel = self.prepare_mel(mel, convention=mel_convention).to(self.device)
+        batch, frames = mel.shape[0], mel.shape[-1]
+        from .diffusion.grids import step_grid
+
+        n_steps = step_grid(self.module.schedule, kwargs.get("steps"), kwargs.get("grid") or "uniform_t",
+                            logsnr_grid=kwargs.get("logsnr_grid")).numel() - 1
+        evals = count_nfe(method, n_steps)
+        if chunk_frames is None or chunk_frames >= frames:
+            spans = [(0, frames)]
+        else:
+            spans = [(c, min(c + chunk_frames, frames)) for c in range(0, frames, chunk_frames)]
+        context = self.context_frames(evals) if overlap_frames is None else overlap_frames
+        out = torch.zeros(batch, 1, frames * self.hop, device=self.device)
+        den = self.module.denoiser(ema=self.net is self.module.ema.model)
+        gen = torch.Generator().manual_seed(seed)  # per-step noise of stochastic samplers
+        for i, (c0, c1) in enumerate(spans):
+            w0, w1 = (max(c0 - context, 0), min(c1 + context, frames)) if len(spans) > 1 else (c0, c1)
+            cond = self.net.condition(mel=mel[..., w0:w1])
+            x_init = torch.stack([positional_noise(seed, b, w0 * self.hop, w1 * self.hop, self.device)
+                                  for b in range(batch)]).unsqueeze(1)
+            audio = sample(lambda x, l: den(x, l, cond=cond), x_init.shape, self.module.schedule,
+                           method=method, x_init=x_init, generator=gen, **kwargs)
+            out[..., c0 * self.hop: c1 * self.hop] = audio[..., (c0 - w0) * self.hop: (c1 - w0) * self.hop]
+            if progress is not None:
+                progress(i + 1, len(spans))
+        return out.clamp(-1.0, 1.0), self.sample_rate
+
+    def load_input(self, path: str | Path, mel_convention: str | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Read an input file: audio (WAV/FLAC/OGG) -> (mel, audio); a mel array (.npy, or .pt
+        holding a tensor or ``{"mel": tensor, "mel_config": dict}``) -> (mel, None)."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix in READ_FORMATS:
+            audio, _ = load_audio(path, self.sample_rate, mono="mix")
+            # enough frames to cover every sample (HiFi-GAN framing drops a last partial hop)
+            padded = audio
+            while self.mel_config.num_frames(padded.shape[-1]) * self.hop < audio.shape[-1]:
+                padded = torch.nn.functional.pad(padded, (0, self.hop))
+            return self.mel(padded.to(self.device)), audio
+        if suffix == ".npy":
+            try:
+                array = np.load(path, allow_pickle=False)
+            except (ValueError, OSError) as err:
+                raise ValueError(f"{path}: cannot read a mel array ({err})") from None
+            return self.prepare_mel(array, convention=mel_convention), None
+        if suffix == ".pt":
+            try:
+                obj = torch.load(path, map_location="cpu", weights_only=True)
+            except Exception as err:  # noqa: BLE001 - any unpickling failure is a bad input file
+                raise ValueError(f"{path}: cannot read a mel tensor ({err})") from None
+            if isinstance(obj, dict):
+                if "mel" not in obj:
+                    raise ValueError(f"{path}: a .pt mel file holds a tensor or a dict with key 'mel'")
+                return self.prepare_mel(obj["mel"], declared=obj.get("mel_config"), convention=mel_convention), None
+            return self.prepare_mel(obj, convention=mel_convention), None
+        raise ValueError(f"{path}: unsupported input; give an audio file ({', '.join(sorted(READ_FORMATS))}) "
+                         f"or a mel array ({', '.join(MEL_FILE_SUFFIXES)})")
+
+    def vocode_file(self, path: str | Path, steps: int | None = None, method: str | None = None,
+                    **kwargs: Any) -> tuple[torch.Tensor, int]:
+        """Vocode one input file; returns audio (1, T) and the sample rate. For audio inputs
+        (copy-synthesis) the output is trimmed to the input's length."""
+        convention = kwargs.pop("mel_convention", None)
+        mel, audio = self.load_input(path, convention)
+        out, sr = self.vocode(mel, steps, method, **kwargs)
+        out = out[0]
+        if audio is not None:
+            out = out[..., : audio.shape[-1]]
+        return out, sr
