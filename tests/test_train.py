@@ -184,3 +184,19 @@ def test_torch_compile_option_trains(tmp_path):
     last = train(tiny_recipe(tmp_path, "trainer.compile=true", steps=2), tmp_path / "run", progress=False)
     state = torch.load(last, map_location="cpu", weights_only=False)["state_dict"]
     assert not any("_orig_mod" in k for k in state)  # plain keys: loadable without compile
+
+
+def test_ddp_on_two_cpu_processes(tmp_path):
+    """Lightning's DDP (gloo on CPU): two ranks, each with its own shard of the step sampler."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "wavediff.cli", "train", "--config", str(ROOT / "recipes" / "demo.yaml"),
+           "--out", str(tmp_path / "run"), "--max-steps", "3", *TINY, f"data.root={tmp_path / 'demo'}",
+           "data.options={clips_per_class: 2, clip_seconds: 0.25}", "trainer.val_every=3",
+           "trainer.checkpoint_every=3", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp"]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "training finished: step 3" in run.stdout
+    module = load_module(tmp_path / "run" / "checkpoints" / "last.ckpt")
+    assert int(module.ema.num_updates) == 3

@@ -159,3 +159,9 @@ def test_tune_schedule_and_vocode_cli(trained, tmp_path):
     assert run.returncode == 0 and sorted(p.name for p in (tmp_path / "many").glob("*.wav")) == ["0.wav", "1.wav"]
     bad = subprocess.run(cli + ["vocode", str(ckpt), str(tmp_path / "missing.wav")], capture_output=True, text=True)
     assert bad.returncode == 2 and "not found" in bad.stderr
+
+
+def test_public_import():
+    from wavediff import Vocoder as V
+
+    assert V is Vocoder

@@ -72,7 +72,9 @@ def _run_data_espeak(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_train(args: argparse.Namespace) -> int:
+def _cli_recipe(args: argparse.Namespace):
+    """The recipe of ``train``/``distill`` with overrides; printed (and None returned) for
+    ``--print-config``."""
     from .train.config import load_recipe
 
     overrides = list(args.overrides)
@@ -81,6 +83,13 @@ def _run_train(args: argparse.Namespace) -> int:
     recipe = load_recipe(args.config, overrides)
     if args.print_config:
         print(recipe.to_yaml(), end="")
+        return None
+    return recipe
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    recipe = _cli_recipe(args)
+    if recipe is None:
         return 0
     from .train.run import train
 
@@ -89,14 +98,8 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _run_distill(args: argparse.Namespace) -> int:
-    from .train.config import load_recipe
-
-    overrides = list(args.overrides)
-    if args.max_steps is not None:
-        overrides.append(f"trainer.max_steps={args.max_steps}")
-    recipe = load_recipe(args.config, overrides)
-    if args.print_config:
-        print(recipe.to_yaml(), end="")
+    recipe = _cli_recipe(args)
+    if recipe is None:
         return 0
     from .train.distill import distill
 

@@ -62,7 +62,6 @@ import io
 import json
 import math
 import os
-import tempfile
 import warnings
 import zlib
 from dataclasses import asdict, dataclass, field
@@ -70,10 +69,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
-import soundfile as sf
 from scipy import signal
 
-from wavediff.data.demo import DemoCorpusExistsError, demo_split, midi_to_hz
+# the generic-layout writers are shared with the demo corpus
+from wavediff.data.demo import DemoCorpusExistsError, _existing_wavs, _wav_bytes, _write_atomic, demo_split, midi_to_hz
 
 __all__ = [
     "CorpusExistsError",
@@ -416,33 +415,6 @@ class _Clip:
     @property
     def relpath(self) -> str:
         return f"{self.label}/{self.id}.wav"
-
-
-def _wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
-    buf = io.BytesIO()
-    sf.write(buf, audio, sample_rate, format="WAV", subtype="PCM_16")
-    return buf.getvalue()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder and
-    ``os.replace``; an existing identical file is left untouched."""
-    if path.is_file() and path.read_bytes() == data:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _existing_wavs(out: Path) -> set[str]:
-    return {p.relative_to(out).as_posix() for p in out.glob("*/*.wav")}
 
 
 def _finish(audio: np.ndarray, sample_rate: int, peak: float, fade_s: float) -> np.ndarray | None:

@@ -192,8 +192,8 @@ class DiffusionModule(L.LightningModule):
             return
         means = sums / counts.clamp(min=1)
         for label, value in zip(bin_labels(self.bin_edges.cpu()), means.tolist()):
-            self.log(f"val/eps_mse/{label}", value, sync_dist=False)
-        self.log("val/eps_mse", float(means.mean()), prog_bar=True, sync_dist=False)
+            self.log(f"val/eps_mse/{label}", value, rank_zero_only=True)  # already reduced over ranks
+        self.log("val/eps_mse", float(means.mean()), prog_bar=True, rank_zero_only=True)
 
     # -- inference ------------------------------------------------------------------------
     def denoiser(self, ema: bool = True) -> Denoiser:
