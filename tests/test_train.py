@@ -200,3 +200,23 @@ def test_ddp_on_two_cpu_processes(tmp_path):
     assert "training finished: step 3" in run.stdout
     module = load_module(tmp_path / "run" / "checkpoints" / "last.ckpt")
     assert int(module.ema.num_updates) == 3
+
+
+def test_cli_sample_writes_wavs_and_settings(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from wavediff.audio.io import load_audio
+
+    last = train(tiny_recipe(tmp_path, steps=2), tmp_path / "run", progress=False)
+    cli = [sys.executable, "-m", "wavediff.cli", "sample", str(last)]
+    run = subprocess.run(cli + ["--num", "3", "--steps", "2", "--class", "bell", "--guidance", "2",
+                                "--seconds", "0.1", "--out", str(tmp_path / "s")], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    settings = json.loads((tmp_path / "s" / "samples.json").read_text())
+    assert settings["labels"] == ["bell"] * 3 and settings["guidance"] == 2.0 and settings["seed"] == 0
+    audio, sr = load_audio(tmp_path / "s" / settings["files"][0])
+    assert sr == 16000 and audio.shape[-1] == 1600
+    bad = subprocess.run(cli + ["--class", "violin", "--out", str(tmp_path / "x")], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown class 'violin'" in bad.stderr

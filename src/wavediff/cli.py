@@ -12,6 +12,7 @@ from . import __version__
 EPILOG = """examples:
   wavediff data demo --out data/demo          # write the built-in demo corpus
   wavediff train --config recipes/demo.yaml   # train a model from a recipe
+  wavediff sample runs/demo/checkpoints/last.ckpt --num 8 --out samples/
   wavediff <command> --help                   # options and examples of one command
 """
 
@@ -104,6 +105,61 @@ def _run_distill(args: argparse.Namespace) -> int:
     from .train.distill import distill
 
     distill(recipe, args.teacher, args.out or Path("runs") / recipe.name, resume=args.resume)
+    return 0
+
+
+def _run_sample(args: argparse.Namespace) -> int:
+    import json
+
+    import torch
+
+    from .audio.io import save_audio
+    from .train.config import write_text_atomic
+    from .train.distill import sample_student
+    from .train.module import load_module
+
+    module = load_module(args.checkpoint, map_location=args.device)
+    if module.conditioning == "mel":
+        raise ValueError(f"{args.checkpoint} is a vocoder (mel-conditioned): use `wavediff vocode CKPT INPUT`")
+    labels = None
+    if args.class_ is not None:
+        if module.conditioning != "class":
+            raise ValueError("--class given but this model is not class-conditional")
+        names = list(module.labels)
+        index = names.index(args.class_) if args.class_ in names else None
+        if index is None and args.class_.isdigit() and int(args.class_) < len(names):
+            index = int(args.class_)
+        if index is None:
+            raise ValueError(f"unknown class {args.class_!r}; this model knows {names}")
+        labels = torch.full((args.num,), index, dtype=torch.long)
+    elif module.conditioning == "class":
+        labels = torch.arange(args.num) % len(module.labels)  # cycle through the classes
+    length = int(args.seconds * module.sample_rate)
+    gen = torch.Generator().manual_seed(args.seed)
+    distilled = module.recipe.distill.method != "none"
+    if distilled:
+        if args.guidance is not None or args.method is not None:
+            raise ValueError("a distilled student samples with its own method (and guidance distilled in); "
+                             "drop --method/--guidance")
+        audio = sample_student(module, args.num, length, args.steps, class_label=labels, generator=gen)
+    else:
+        audio = module.generate(args.num, length, steps=args.steps, method=args.method, class_label=labels,
+                                guidance=args.guidance, generator=gen)
+    out = args.out
+    files = []
+    for i in range(args.num):
+        name = f"{i:03d}" + (f"_{module.labels[int(labels[i])]}" if labels is not None else "") + ".wav"
+        save_audio(out / name, audio[i].float().cpu().clamp(-1, 1), module.sample_rate)
+        files.append(name)
+    s = module.recipe.sample
+    settings = {"checkpoint": str(args.checkpoint), "num": args.num, "seconds": args.seconds,
+                "sample_rate": module.sample_rate, "steps": args.steps or s.steps,
+                "method": "student" if distilled else (args.method or s.method),
+                "guidance": None if labels is None or distilled else (args.guidance if args.guidance is not None else s.guidance),
+                "seed": args.seed, "labels": [module.labels[int(l)] for l in labels] if labels is not None else None,
+                "files": files}
+    write_text_atomic(out / "samples.json", json.dumps(settings, indent=1))
+    print(f"{args.num} sample(s) written to {out}")
     return 0
 
 
@@ -261,6 +317,23 @@ def build_parser() -> argparse.ArgumentParser:
     dis.add_argument("--resume", type=Path, default=None, help="checkpoint of this run to continue from (any round, exactly)")
     dis.add_argument("--print-config", action="store_true", help="print the resolved recipe and exit")
     dis.add_argument("overrides", nargs="*", metavar="key=value", help="override any recipe field")
+
+    sa = _add_command(
+        sub, "sample", "generate audio with an unconditional or class-conditional model (or a distilled student)",
+        "  wavediff sample runs/demo/checkpoints/last.ckpt --num 8 --steps 16 --out samples/\n"
+        "  wavediff sample runs/demo/checkpoints/last.ckpt --num 4 --class bell --guidance 2 --out bells/\n"
+        "  wavediff sample runs/demo-distill/round_2/checkpoints/last.ckpt --num 8 --out student/\n",
+        _run_sample)
+    sa.add_argument("checkpoint", type=Path, help="model checkpoint (.ckpt)")
+    sa.add_argument("--num", type=int, default=8, help="number of clips (default 8)")
+    sa.add_argument("--steps", type=int, default=None, help="sampling steps (default: the recipe's)")
+    sa.add_argument("--method", default=None, help="ddpm, ddim, euler, heun, sde, dpmpp_2m (default: the recipe's)")
+    sa.add_argument("--class", dest="class_", default=None, help="class name or index (default: cycle through all)")
+    sa.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (1 = none)")
+    sa.add_argument("--seconds", type=float, default=1.0, help="clip length (default 1 s)")
+    sa.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    sa.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    sa.add_argument("--out", type=Path, default=Path("samples"), help="output folder (default samples/)")
 
     vo = _add_command(
         sub, "vocode", "mel -> waveform with a vocoder checkpoint (audio file: copy-synthesis; .npy/.pt: a mel)",
