@@ -31,6 +31,7 @@ from .audio.io import READ_FORMATS, load_audio
 from .audio.mel import LogMel, MelConfig, MelConfigMismatch, check_mel, convert_log_mel
 from .diffusion import nfe as count_nfe
 from .diffusion import sample
+from .diffusion.grids import step_grid
 
 MEL_FILE_SUFFIXES = (".npy", ".pt")
 NOISE_BLOCK = 4096
@@ -172,8 +173,6 @@ class Vocoder:
         kwargs = self._grid_kwargs(method, steps, grid, logsnr_grid)
         mel = self.prepare_mel(mel, convention=mel_convention).to(self.device)
         batch, frames = mel.shape[0], mel.shape[-1]
-        from .diffusion.grids import step_grid
-
         n_steps = step_grid(self.module.schedule, kwargs.get("steps"), kwargs.get("grid") or "uniform_t",
                             logsnr_grid=kwargs.get("logsnr_grid")).numel() - 1
         evals = count_nfe(method, n_steps)

@@ -653,6 +653,31 @@ def _existing_wavs(out_dir: Path) -> set[str]:
     return {p.relative_to(out_dir).as_posix() for p in out_dir.glob("*/*.wav")}
 
 
+def _check_target_folder(out: Path, manifest: dict[str, Any], planned: set[str], overwrite: bool,
+                         error: type[Exception] | None = None) -> list[str]:
+    """Refuse to write a corpus into an existing folder that holds another one (a different
+    ``corpus.json`` or wav files not in ``planned``) unless ``overwrite``; returns the stray
+    wav paths (relative to ``out``). Shared by every generic-layout corpus writer."""
+    problems: list[str] = []
+    marker = out / "corpus.json"
+    if marker.is_file():
+        try:
+            old = json.loads(marker.read_text("utf-8"))
+        except (OSError, ValueError):
+            old = None
+        if old != manifest:
+            problems.append(f"{marker} describes a different corpus")
+    stray = sorted(_existing_wavs(out) - planned)
+    if stray:
+        problems.append(f"{len(stray)} wav file(s) not in this corpus, e.g. {stray[0]}")
+    if problems and not overwrite:
+        raise (error or DemoCorpusExistsError)(
+            f"refusing to mix corpora in {out}: {'; '.join(problems)}. "
+            "Use another folder or pass overwrite=True."
+        )
+    return stray
+
+
 def write_demo_corpus(
     out_dir: str | os.PathLike[str], cfg: DemoCorpusConfig | None = None, overwrite: bool = False
 ) -> Path:
@@ -687,23 +712,7 @@ def write_demo_corpus(
     expected = {c.relpath for c in clips}
 
     if out.is_dir():
-        problems: list[str] = []
-        marker = out / "corpus.json"
-        if marker.is_file():
-            try:
-                old = json.loads(marker.read_text("utf-8"))
-            except (OSError, ValueError):
-                old = None
-            if old != manifest:
-                problems.append(f"{marker} describes a different corpus")
-        stray = sorted(_existing_wavs(out) - expected)
-        if stray:
-            problems.append(f"{len(stray)} wav file(s) not in this corpus, e.g. {stray[0]}")
-        if problems and not overwrite:
-            raise DemoCorpusExistsError(
-                f"refusing to mix corpora in {out}: {'; '.join(problems)}. "
-                "Use another folder or pass overwrite=True."
-            )
+        stray = _check_target_folder(out, manifest, expected, overwrite)
         for rel in stray:
             (out / rel).unlink()
         for sub in out.iterdir():

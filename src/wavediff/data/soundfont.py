@@ -72,7 +72,15 @@ import numpy as np
 from scipy import signal
 
 # the generic-layout writers are shared with the demo corpus
-from wavediff.data.demo import DemoCorpusExistsError, _existing_wavs, _wav_bytes, _write_atomic, demo_split, midi_to_hz
+from wavediff.data.demo import (
+    DemoCorpusExistsError,
+    _check_target_folder,
+    _existing_wavs,
+    _wav_bytes,
+    _write_atomic,
+    demo_split,
+    midi_to_hz,
+)
 
 __all__ = [
     "CorpusExistsError",
@@ -461,23 +469,7 @@ def _write_corpus(
     existing: set[str] = set()
     if out.is_dir():
         existing = _existing_wavs(out)
-        problems: list[str] = []
-        marker = out / "corpus.json"
-        if marker.is_file():
-            try:
-                old = json.loads(marker.read_text("utf-8"))
-            except (OSError, ValueError):
-                old = None
-            if old != manifest:
-                problems.append(f"{marker} describes a different corpus")
-        stray = sorted(existing - planned)
-        if stray:
-            problems.append(f"{len(stray)} wav file(s) not in this corpus, e.g. {stray[0]}")
-        if problems and not overwrite:
-            raise CorpusExistsError(
-                f"refusing to mix corpora in {out}: {'; '.join(problems)}. "
-                "Use another folder or pass overwrite=True."
-            )
+        _check_target_folder(out, manifest, planned, overwrite, CorpusExistsError)
     if before_render is not None:
         before_render()
 

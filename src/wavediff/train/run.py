@@ -12,6 +12,7 @@ Output folder layout::
 from __future__ import annotations
 
 import importlib.util
+import json
 import time
 import warnings
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from ..audio.mel import MelConfig, nominal_range
 from ..data.datasets import ClipDataset, ClipStore, SegmentDataset, StepSampler, check_items, collate_clips
 from ..nn import build_denoiser
 from .callbacks import AtomicCheckpointIO, SampleWriter, Throughput
-from .config import Recipe, RecipeError
+from .config import Recipe, RecipeError, write_text_atomic
 from .module import DiffusionModule
 
 
@@ -151,9 +152,6 @@ def train(recipe: Recipe, out: str | Path, resume: str | Path | None = None,
         raise FileNotFoundError(f"--resume checkpoint {resume} not found")
     module = build_module(recipe, recipe.data.sample_rate, mel, data.labels, data.split)
     recipe.save(out / "recipe.yaml")
-    from .config import write_text_atomic
-    import json
-
     write_text_atomic(out / "split.json", json.dumps(data.split, indent=1))
 
     t = recipe.trainer
