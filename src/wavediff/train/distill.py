@@ -693,6 +693,8 @@ def _fit_stage(module: DiffusionModule, recipe: Recipe, data: Any, stage_dir: Pa
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before the epoch ended.*")
         warnings.filterwarnings("ignore", message=".*fault-tolerant.*")
+        # the frozen teacher (and EMA target) inside the student module are in eval mode on purpose
+        warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
         trainer.fit(module, datamodule=WaveDataModule(recipe_from_dict(values), data),
                     ckpt_path=str(resume) if resume else None)
     last = stage_dir / "checkpoints" / "last.ckpt"

@@ -1,0 +1,165 @@
+"""Models under evaluation: plain checkpoints and distilled students, each sampled the way
+it is meant to be sampled, from the same starting noise.
+
+A *model* is what the user names on the command line: a checkpoint file, a ``wavediff
+train`` run folder (``checkpoints/last.ckpt``) or a ``wavediff distill`` folder
+(``distill.json``; a progressive run holds one student per step count in ``round_K/``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..diffusion import nfe as count_nfe
+from ..diffusion.distillation import sigma_range
+from ..train.distill import distilled_info, sample_student
+from ..train.module import DiffusionModule, load_module
+
+
+@dataclass
+class ModelSpec:
+    """One named model: ``kind`` is ``plain``, ``progressive`` or ``consistency``;
+    ``checkpoints`` maps a step count to the checkpoint that samples it (``0``: any)."""
+
+    name: str
+    kind: str
+    checkpoints: dict[int, Path]
+    source: str = ""
+    _modules: dict[Path, DiffusionModule] = field(default_factory=dict, repr=False)
+
+    def module(self, steps: int = 0, device: str | torch.device = "cpu") -> DiffusionModule:
+        path = self.checkpoints.get(steps, self.checkpoints.get(0))
+        if path is None:
+            raise KeyError(f"{self.name} has no checkpoint for {steps} steps")
+        if path not in self._modules:
+            self._modules[path] = load_module(path, map_location=device)
+        return self._modules[path]
+
+    def any_module(self, device: str | torch.device = "cpu") -> DiffusionModule:
+        return self.module(next(iter(self.checkpoints)), device)
+
+
+def _kind(method: str) -> str:
+    if method == "progressive":
+        return "progressive"
+    if method.startswith("consistency"):
+        return "consistency"
+    raise ValueError(f"unknown distillation method {method!r}")
+
+
+def resolve_model(path: str | Path, name: str | None = None) -> ModelSpec:
+    """A :class:`ModelSpec` from a checkpoint file or a train/distill run folder."""
+    path = Path(path)
+    if path.is_dir():
+        summary = path / "distill.json"
+        if summary.is_file():
+            info = json.loads(summary.read_text())
+            method = info.get("method", "")
+            stages = [s for s in info.get("stages", []) if Path(s.get("checkpoint", "")).is_file()]
+            if not stages:
+                raise FileNotFoundError(f"{summary} names no existing checkpoint: is the distillation finished?")
+            kind = _kind(method)
+            if kind == "progressive":
+                ckpts = {int(s["steps"]): Path(s["checkpoint"]) for s in stages}
+            else:
+                ckpts = {0: Path(stages[-1]["checkpoint"])}
+            return ModelSpec(name or method, kind, ckpts, str(path))
+        last = path / "checkpoints" / "last.ckpt"
+        if last.is_file():
+            path = last
+        else:
+            raise FileNotFoundError(f"{path} is a folder without checkpoints/last.ckpt or distill.json: "
+                                    "pass a checkpoint file or a wavediff train/distill output folder")
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {path} not found")
+    info = distilled_info(path)
+    if not info:
+        spec = ModelSpec(name or "", "plain", {0: path}, str(path))
+        if not spec.name:
+            spec.name = spec.any_module().recipe.name or path.stem
+        return spec
+    kind = _kind(info["method"])
+    steps = int(info.get("steps") or 0) if kind == "progressive" else 0
+    return ModelSpec(name or info["method"], kind, {steps: path}, str(path))
+
+
+@dataclass
+class Run:
+    """One row of the evaluation: a model sampled with ``method`` at ``steps``."""
+
+    model: ModelSpec
+    method: str  # a sampler name for plain models; "progressive" / "consistency" for students
+    steps: int
+
+    @property
+    def nfe(self) -> int:
+        """Network evaluations per clip: a guided class-conditional model evaluates the
+        conditional and the unconditional branch at every step (its students have the
+        guidance distilled in: one evaluation per step)."""
+        if self.model.kind != "plain":
+            return self.steps
+        module = self.model.any_module()
+        guided = module.conditioning == "class" and module.recipe.sample.guidance not in (0.0, 1.0)
+        return count_nfe(self.method, self.steps) * (2 if guided else 1)
+
+    def settings(self, device: str | torch.device = "cpu") -> dict[str, Any]:
+        module = self.model.module(self.steps, device)
+        s = module.recipe.sample
+        out: dict[str, Any] = {"checkpoint": str(self.model.checkpoints.get(self.steps, self.model.checkpoints.get(0))),
+                               "sampler": self.method, "steps": self.steps}
+        if self.model.kind == "plain":
+            from ..diffusion.samplers import DEFAULT_GRID
+
+            out["grid"] = DEFAULT_GRID.get(self.method, "karras")
+            if module.conditioning == "class":
+                out["guidance"] = s.guidance
+        elif self.model.kind == "progressive":
+            out["grid"] = "uniform_t (the distilled grid)"
+        else:
+            d = module.recipe.distill
+            out["sampler"] = "multistep consistency"
+            out["distill_method"] = d.method
+        return out
+
+    def generate(self, num: int, length: int, noise: Tensor, *, labels: Tensor | None = None,
+                 mel: Tensor | None = None, seed: int = 0, device: str | torch.device = "cpu") -> Tensor:
+        """(num, 1, length) audio from the VP-scale starting noise ``noise`` (num, 1, length);
+        consistency students start from ``sigma_max * noise`` (their EDM scale)."""
+        module = self.model.module(self.steps, device)
+        gen = torch.Generator().manual_seed(seed)
+        noise = noise.to(module.device)
+        if self.model.kind == "plain":
+            return module.generate(num, length, steps=self.steps, method=self.method, class_label=labels,
+                                   mel=mel, generator=gen, x_init=noise)
+        if self.model.kind == "consistency":
+            d = module.recipe.distill
+            noise = noise * sigma_range(module.schedule, d.sigma_min, d.sigma_max)[1]
+        return sample_student(module, num, length, self.steps, class_label=labels, mel=mel, generator=gen,
+                              x_init=noise)
+
+
+def plan_runs(models: list[ModelSpec], steps: list[int], methods: list[str] | None = None) -> list[Run]:
+    """Every (model, sampler, step count) row to evaluate.
+
+    Plain models: each of ``methods`` (default: DDIM and the recipe's own sampler) at every
+    step count. Progressive students: each round at its own step count (those in
+    ``steps``). Consistency students: the requested step counts up to the largest of the
+    recipe's ``distill.sample_steps`` (where it was validated)."""
+    runs: list[Run] = []
+    for spec in models:
+        if spec.kind == "plain":
+            own = spec.any_module().recipe.sample.method
+            chosen = methods or list(dict.fromkeys(["ddim", own]))
+            runs += [Run(spec, m, k) for m in chosen for k in steps]
+        elif spec.kind == "progressive":
+            runs += [Run(spec, "progressive", k) for k in sorted(spec.checkpoints) if k in steps]
+        else:
+            limit = max(spec.any_module().recipe.distill.sample_steps or [max(steps)])
+            runs += [Run(spec, "consistency", k) for k in steps if k <= limit]
+    return runs

@@ -1,0 +1,45 @@
+"""``wavediff demo``: the recipes it runs are the repository's demo recipes, the training
+budget is shared as planned, and the whole pipeline runs end to end on a tiny budget."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from wavediff.cli import main
+from wavediff.eval.demo import DEMO_DISTILL, DEMO_TEACHER, STAGE_COST, plan, summary_table
+from wavediff.train.config import load_recipe, recipe_from_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("values, path", [(DEMO_TEACHER, "demo.yaml"), (DEMO_DISTILL, "demo-distill.yaml")])
+def test_the_demo_runs_the_repository_recipes(values, path):
+    assert recipe_from_dict(values).to_dict() == load_recipe(ROOT / "recipes" / path).to_dict()
+
+
+def test_the_budget_is_shared_between_the_stages():
+    p = plan(6.0, 0.2)  # 6 minutes = 360 s
+    spent = 0.2 * (p.teacher_steps * STAGE_COST["teacher"] + 2 * p.round_steps * STAGE_COST["progressive"]
+                   + p.consistency_steps * STAGE_COST["consistency"])
+    assert spent == pytest.approx(360, rel=0.02)
+    assert p.teacher_steps > 2 * p.round_steps
+    tiny = plan(0.01, 0.2)  # floors keep every stage meaningful
+    assert (tiny.teacher_steps, tiny.round_steps, tiny.consistency_steps) == (20, 10, 10)
+
+
+def test_demo_command_end_to_end(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--minutes", "0.01", "--clips", "6"]) == 0
+    printed = capsys.readouterr().out
+    report = json.loads((out / "report" / "report.json").read_text())
+    models = {r["model"] for r in report["rows"]}
+    assert models == {"teacher", "progressive", "consistency"}
+    assert {r["steps"] for r in report["rows"] if r["model"] == "progressive"} == {4, 8}
+    assert {r["steps"] for r in report["rows"] if r["model"] == "consistency"} == {1, 2, 4}
+    html = (out / "gallery.html").read_text()
+    assert html.count("<audio") >= len(report["rows"])
+    summary = json.loads((out / "demo.json").read_text())
+    assert summary["plan"]["teacher_steps"] == 20 and Path(summary["gallery"]).is_file()
+    assert "fd_mel" in printed and "gallery.html" in printed
+    assert "consistency" in summary_table(report)
