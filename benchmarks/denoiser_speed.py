@@ -4,7 +4,14 @@ Measures audio samples per second processed by a denoiser preset (default: ``bas
 80-bin mel conditioning at hop 256, i.e. 22.05 kHz framing) at several batch sizes, on
 the CPU and, when available, on CUDA. Next to the timings it prints the analytic FLOP
 count per audio sample, the achieved GFLOP/s and, as a ceiling, the GFLOP/s of a float32
-2048 x 2048 x 2048 matmul measured in the same run on the same device.
+2048 x 2048 x 2048 matmul measured in the same run on the same device (also reported: a
+bfloat16 matmul, 512^3 on the CPU where it is slow without native support, and on CUDA the
+device-to-device copy bandwidth).
+
+Forward rows use the network as sampling does (no autograd: the fused inference path of
+``wavediff.nn.fast``); ``--plain`` adds rows for the plain layer-by-layer modules
+(``net.fast_inference = False``), timed interleaved with the fused ones. Forward+backward
+rows are training (autograd through the modules).
 
 Numbers only: nothing here asserts on time.
 
@@ -28,7 +35,6 @@ from typing import Any
 import torch
 
 from wavediff.nn import DiffWave, build_denoiser
-from wavediff.nn.diffwave import CPU_CHUNK_BYTES
 
 REALTIME_RATE = 22050  # samples per second used for the "x real time" column
 
@@ -119,12 +125,20 @@ def _time(fn, warmup: int, repeats: int, budget_s: float, device: torch.device, 
     return times
 
 
-def matmul_gflops(device: torch.device, n: int = 2048, repeats: int = 3) -> float:
-    """Median GFLOP/s of a float32 n x n x n matmul (2 n^3 FLOPs)."""
-    a = torch.randn(n, n, device=device)
-    b = torch.randn(n, n, device=device)
+def matmul_gflops(device: torch.device, n: int = 2048, repeats: int = 3, dtype: torch.dtype = torch.float32) -> float:
+    """Median GFLOP/s of an n x n x n matmul (2 n^3 FLOPs) in ``dtype``."""
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
     times = _time(lambda: torch.mm(a, b), warmup=1, repeats=repeats, budget_s=30.0, device=device)
     return 2.0 * n**3 / statistics.median(times) / 1e9
+
+
+def copy_gbytes(device: torch.device, nbytes: int = 2**30, repeats: int = 5) -> float:
+    """Median device-to-device copy bandwidth in GB/s (bytes read + bytes written)."""
+    src = torch.empty(nbytes // 4, device=device)
+    dst = torch.empty_like(src)
+    times = _time(lambda: dst.copy_(src), warmup=1, repeats=repeats, budget_s=30.0, device=device)
+    return 2.0 * nbytes / statistics.median(times) / 1e9
 
 
 def _device_name(device: torch.device) -> str:
@@ -153,6 +167,18 @@ def bench_device(args: argparse.Namespace, device: torch.device) -> dict[str, An
     length = args.frames * args.hop
     flops = flops_breakdown(net)
     ceiling = matmul_gflops(device)
+    # bfloat16: on a CPU without AVX512-BF16/AMX it is emulated and very slow, so a smaller size
+    bf16_n = 2048 if device.type == "cuda" else 512
+    extra: dict[str, float] = {"matmul_bf16_gflops": matmul_gflops(device, n=bf16_n, repeats=2, dtype=torch.bfloat16)}
+    if device.type == "cuda":
+        extra["copy_d2d_gbytes_per_s"] = copy_gbytes(device)
+    if device.type == "cpu":
+        extra_note = f"CPU capability {torch.backends.cpu.get_cpu_capability()}"
+    else:
+        extra_note = f"device-to-device copy {extra['copy_d2d_gbytes_per_s']:.0f} GB/s"
+    print(f"ceiling: float32 2048^3 matmul {ceiling:.1f} GFLOP/s; bfloat16 {bf16_n}^3 matmul "
+          f"{extra['matmul_bf16_gflops']:.1f} GFLOP/s ({extra_note})", flush=True)
+    print(HEADER)
     bytes_per_sample = _training_bytes_per_sample(net, device, args.hop, args.mel_bins)
     available = _available_memory(device)
 
@@ -163,16 +189,16 @@ def bench_device(args: argparse.Namespace, device: torch.device) -> dict[str, An
         mel = torch.randn(batch, args.mel_bins, args.frames, device=device)
         target = torch.randn_like(x)
 
-        def forward(n: int = batch) -> None:
+        def forward(n: int = batch, fast: bool = True) -> None:
+            net.fast_inference = fast
             with torch.inference_mode():
                 net(x[:n], logsnr[:n], mel=mel[:n])
 
-        # Warm-up on exactly the shapes that are timed, but only once: on the CPU the
-        # network evaluates a large batch in chunks (see CPU_CHUNK_BYTES), so one chunk.
+        # Warm-up on the clip length that is timed, one batch element: the CPU path runs
+        # long clips one element at a time in cache-sized blocks anyway.
         warm_forward = forward
         if device.type == "cpu":
-            chunk = max(1, CPU_CHUNK_BYTES // (2 * net.config.residual_channels * length * x.element_size()))
-            warm_forward = lambda: forward(min(batch, chunk))  # noqa: E731
+            warm_forward = lambda: forward(1)  # noqa: E731
 
         # Largest micro-batch (a divisor of batch) whose activations fit the memory budget;
         # gradients are accumulated over batch / micro micro-batches (same gradient).
@@ -194,10 +220,17 @@ def bench_device(args: argparse.Namespace, device: torch.device) -> dict[str, An
                 loss.backward()
 
         warm_forward_backward = lambda: forward_backward(micro)  # noqa: E731  (one micro-batch)
-        measurements = (
-            ("forward", forward, warm_forward, 1.0),
-            ("fwd+bwd", forward_backward, warm_forward_backward, 3.0),
-        )
+        measurements = [("forward", forward, warm_forward, 1.0)]
+        if args.plain:
+            measurements.append(("fwd-plain", lambda: forward(fast=False), lambda: forward(1, fast=False), 1.0))
+        measurements.append(("fwd+bwd", forward_backward, warm_forward_backward, 3.0))
+        timed: dict[str, list[float]] = {}
+        if args.plain:  # the two forward paths interleaved, so that load hits both alike
+            for mode, fn, warm_fn, _ in measurements[:2]:
+                warm_fn()
+            for _ in range(args.repeats):
+                for mode, fn, _, _ in measurements[:2]:
+                    timed.setdefault(mode, []).extend(_time(fn, 0, 1, args.budget_s, device))
         for mode, fn, warm_fn, flop_factor in measurements:
             row: dict[str, Any] = {"device": device.type, "batch": batch, "mode": mode, "samples": batch * length}
             if mode == "fwd+bwd" and not fits:
@@ -210,7 +243,7 @@ def bench_device(args: argparse.Namespace, device: torch.device) -> dict[str, An
                 continue
             if mode == "fwd+bwd" and micro != batch:
                 row["micro_batch"] = micro
-            times = _time(fn, args.warmup, args.repeats, args.budget_s, device, warm_fn=warm_fn)
+            times = timed.get(mode) or _time(fn, args.warmup, args.repeats, args.budget_s, device, warm_fn=warm_fn)
             t = statistics.median(times)
             # backward = gradients w.r.t. activations and w.r.t. weights: 2x the forward work
             gflops = flop_factor * flops["total"] * batch * length / t / 1e9
@@ -224,23 +257,25 @@ def bench_device(args: argparse.Namespace, device: torch.device) -> dict[str, An
             )
             rows.append(row)
             print(_format_row(row, REALTIME_RATE), flush=True)
+    net.fast_inference = True
     return {
         "device": device.type,
         "device_name": _device_name(device),
         "matmul_2048_gflops": ceiling,
+        **extra,
         "train_bytes_per_sample": bytes_per_sample,
         "rows": rows,
     }
 
 
 HEADER = (
-    f"{'device':<6} {'batch':>5} {'mode':<8} {'samples':>8} {'s/iter':>8} {'samples/s':>11} "
+    f"{'device':<6} {'batch':>5} {'mode':<9} {'samples':>8} {'s/iter':>8} {'samples/s':>11} "
     f"{'x22.05k':>8} {'GFLOP/s':>8} {'%mm':>5}  note"
 )
 
 
 def _format_row(row: dict[str, Any], rate: int) -> str:
-    head = f"{row['device']:<6} {row['batch']:>5} {row['mode']:<8} {row['samples']:>8}"
+    head = f"{row['device']:<6} {row['batch']:>5} {row['mode']:<9} {row['samples']:>8}"
     if "skipped" in row:
         return f"{head} {'-':>8} {'-':>11} {'-':>8} {'-':>8} {'-':>5}  skipped: {row['skipped']}"
     note = f"micro-batch {row['micro_batch']} (accumulated)" if "micro_batch" in row else ""
@@ -279,6 +314,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--mel-bins", type=int, default=80, help="mel bins (default 80)")
     p.add_argument("--hop", type=int, default=256, help="samples per mel frame (default 256)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
+    p.add_argument("--plain", action="store_true",
+                   help="also time the forward of the plain layer-by-layer modules (fwd-plain rows)")
     p.add_argument(
         "--mem-fraction", type=float, default=0.5,
         help="use at most this fraction of the free memory for training activations; larger batches "
@@ -334,9 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in devices:
         device = torch.device(name)
         print(f"\n[{device.type}] {_device_name(device)}")
-        print(HEADER)
         results["devices"].append(bench_device(args, device))
-        print(f"ceiling: float32 2048^3 matmul {results['devices'][-1]['matmul_2048_gflops']:.1f} GFLOP/s")
         if device.type == "cpu" and hasattr(os, "getloadavg"):
             # Other processes on the same cores make CPU numbers noisy: say how busy it was.
             load = os.getloadavg()[0]

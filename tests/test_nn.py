@@ -11,6 +11,8 @@ import torch
 from wavediff.nn import PRESETS, DenoiserConfig, DiffWave, build_denoiser, factorize_hop
 from wavediff.nn.embeddings import LogSNRFourierFeatures
 
+from reference_denoiser import reference_forward
+
 
 @pytest.fixture(autouse=True, scope="module")
 def _single_thread():
@@ -85,34 +87,6 @@ def test_scalar_logsnr_broadcasts_and_float64_works():
     assert not torch.allclose(a, net(x, -1.5))
 
 
-def _reference_forward(net: DiffWave, x, logsnr, mel, labels):
-    """The architecture written out plainly, from the network's parameters."""
-    import torch.nn.functional as F
-
-    emb = net.noise_embedding(logsnr)
-    if labels is not None:
-        emb = emb + net.class_embedding.embedding.weight[labels]
-    feats = net.mel_upsampler(mel)[..., : x.shape[-1]] if mel is not None else None
-    h = F.relu(F.conv1d(x, net.input_proj.weight, net.input_proj.bias))
-    skip_total = 0
-    for layer in net.layers:
-        conv = layer.dilated_conv
-        k, d = conv.kernel_size[0], conv.dilation[0]
-        total = (k - 1) * d
-        e = F.linear(emb, layer.embedding_proj.weight, layer.embedding_proj.bias)
-        z = F.pad(h + e[..., None], (total // 2, total - total // 2))
-        y = F.conv1d(z, conv.weight, conv.bias, dilation=d)
-        if feats is not None:
-            y = y + F.conv1d(feats, layer.mel_proj.weight, layer.mel_proj.bias)
-        c = h.shape[1]
-        g = torch.tanh(y[:, :c]) * torch.sigmoid(y[:, c:])
-        o = F.conv1d(g, layer.output_proj.weight, layer.output_proj.bias)
-        h = (h + o[:, :c]) / math.sqrt(2)
-        skip_total = skip_total + o[:, c:]
-    y = F.relu(F.conv1d(skip_total / math.sqrt(len(net.layers)), net.skip_proj.weight, net.skip_proj.bias))
-    return F.conv1d(y, net.output_proj.weight, net.output_proj.bias)
-
-
 @pytest.mark.parametrize("build", [dict(), dict(mel_bins=5, hop=64, num_classes=3), dict(kernel_size=2)])
 def test_matches_plain_reference_with_and_without_autograd(build):
     net = _randomize_head(_tiny(**build)).double()
@@ -121,7 +95,7 @@ def test_matches_plain_reference_with_and_without_autograd(build):
     mel = torch.randn(2, 5, 10, dtype=torch.float64) if "mel_bins" in build else None
     labels = torch.tensor([0, 3]) if "num_classes" in build else None
     call = dict(mel=mel, class_label=labels)
-    ref = _reference_forward(net, x, logsnr, mel, labels)
+    ref = reference_forward(net, x, logsnr, mel, labels)
     with torch.no_grad():  # in-place inference path
         fast = net(x, logsnr, **call)
     torch.testing.assert_close(fast, ref, rtol=1e-10, atol=1e-12)
@@ -135,7 +109,7 @@ def test_matches_plain_reference_with_and_without_autograd(build):
     grads = torch.autograd.grad(out.square().sum(), [xg] + params, allow_unused=True)
     xr = x.clone().requires_grad_(True)
     ref_grads = torch.autograd.grad(
-        _reference_forward(net, xr, logsnr, mel, labels).square().sum(), [xr] + params, allow_unused=True
+        reference_forward(net, xr, logsnr, mel, labels).square().sum(), [xr] + params, allow_unused=True
     )
     for g, r in zip(grads, ref_grads):
         if r is None:
@@ -144,23 +118,22 @@ def test_matches_plain_reference_with_and_without_autograd(build):
             torch.testing.assert_close(g, r, rtol=1e-9, atol=1e-12)
 
 
-def test_cpu_batch_chunking_gives_the_same_result(monkeypatch):
-    import wavediff.nn.diffwave as diffwave_module
+@pytest.mark.parametrize("block_bytes", [64, 70_000, 2**20])
+def test_inference_blocks_and_groups_give_the_same_result(monkeypatch, block_bytes):
+    """Without autograd the network runs in blocks of columns (groups of batch elements x
+    time spans, see nn/fast.py); the block size changes no result."""
+    import wavediff.nn.fast as fast
 
     net = _randomize_head(_tiny(mel_bins=5, hop=64, num_classes=3)).double()
     x = torch.randn(5, 1, 300, dtype=torch.float64)
     logsnr = torch.linspace(-10, 10, 5, dtype=torch.float64)
     mel = torch.randn(5, 5, 5, dtype=torch.float64)
     labels = torch.tensor([0, 1, 2, 3, 1])
-    full = net(x, logsnr, mel=mel, class_label=labels)  # autograd on: never chunked
-    # two elements per chunk: chunks of 2, 2 and 1
-    monkeypatch.setattr(diffwave_module, "CPU_CHUNK_BYTES", 2 * 2 * 16 * 300 * 8)
-    calls = []
-    monkeypatch.setattr(net, "_body", lambda *a, _body=net._body: calls.append(a[0].shape[0]) or _body(*a))
+    full = net(x, logsnr, mel=mel, class_label=labels)  # autograd on: the plain modules
+    monkeypatch.setattr(fast, "CPU_BLOCK_BYTES", block_bytes)
     with torch.no_grad():
-        chunked = net(x, logsnr, mel=mel, class_label=labels)
-    assert calls == [2, 2, 1]
-    torch.testing.assert_close(chunked, full, rtol=1e-12, atol=1e-12)
+        blocked = net(x, logsnr, mel=mel, class_label=labels)
+    torch.testing.assert_close(blocked, full, rtol=1e-12, atol=1e-12)
 
 
 # ---------------------------------------------------------------------------- mel conditioning

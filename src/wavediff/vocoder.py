@@ -14,6 +14,11 @@ mel upsampler's few frames). The starting noise is drawn per position (fixed blo
 counter-based stream keyed by the seed), so chunks see exactly the noise of the unchunked run
 and, for deterministic samplers, chunked output equals unchunked output to numerical
 precision with memory bounded by the chunk size.
+
+Memory: inputs longer than :data:`MAX_PASS_SECONDS` (including context) are chunked by
+default; the full-file arrays are only the input audio, its mel (computed in pieces, so no
+full-file spectrogram exists) and the preallocated output, about 9 bytes per sample in all.
+A 10-minute file at 22.05 kHz peaks well under 1.5 GB (``benchmarks/vocode_rtf.py``).
 """
 
 from __future__ import annotations
@@ -36,6 +41,11 @@ from .diffusion.grids import step_grid
 MEL_FILE_SUFFIXES = (".npy", ".pt")
 NOISE_BLOCK = 4096
 DETERMINISTIC = ("ddim", "euler", "heun", "dpmpp_2m")
+# Longest pass (chunk + context on both sides) vocoded at once when no chunk size is given;
+# the network needs about 1 KB of working memory per sample of a pass (DiffWave base).
+MAX_PASS_SECONDS = 30.0
+# Mel frames computed at once from long audio (bounds the STFT's working memory).
+MEL_CHUNK_FRAMES = 4096
 
 
 def positional_noise(seed: int, example: int, start: int, stop: int, device: torch.device | str = "cpu",
@@ -61,6 +71,41 @@ def convention_config(name: str, like: MelConfig) -> MelConfig:
     preset = MelConfig.preset(name)
     return dataclasses.replace(like, log=preset.log, log_floor=preset.log_floor,
                                normalisation=preset.normalisation, stft_normalized=preset.stft_normalized)
+
+
+def chunked_log_mel(audio: torch.Tensor, cfg: MelConfig, length: int | None = None,
+                    chunk_frames: int = MEL_CHUNK_FRAMES) -> torch.Tensor:
+    """Log-mel features of ``audio`` (C, T) -> (C, n_mels, F), computed ``chunk_frames`` frames
+    at a time: the same frames as ``LogMel(cfg)(audio)`` (each frame sees only its own
+    window), without a spectrogram of the whole signal in memory.
+
+    ``length``: treat the audio as zero-padded on the right to this many samples (default
+    ``T``), without materialising the padded copy.
+    """
+    total = audio.shape[-1] if length is None else length
+    frames = cfg.num_frames(total)
+    pad = cfg.pad
+    window = cfg.n_fft
+    if frames <= chunk_frames:
+        if total > audio.shape[-1]:
+            audio = torch.nn.functional.pad(audio, (0, total - audio.shape[-1]))
+        return LogMel(cfg).to(audio.device)(audio)
+    # frame f covers samples [f * hop - pad, f * hop - pad + n_fft) of the padded signal
+    unpadded = LogMel(dataclasses.replace(cfg, center=False, frame_pad=0)).to(audio.device)
+    pieces = []
+    count = -(-frames // chunk_frames)  # equal pieces: none so short that the edge padding
+    bounds = [frames * i // count for i in range(count + 1)]  # would not fit inside it
+    for f0, f1 in zip(bounds[:-1], bounds[1:]):
+        lo, hi = f0 * cfg.hop_length - pad, (f1 - 1) * cfg.hop_length - pad + window
+        seg = audio[..., max(lo, 0): min(hi, audio.shape[-1])]
+        zeros = max(0, min(hi, total) - max(audio.shape[-1], lo))  # the virtual zero padding
+        if zeros:
+            seg = torch.nn.functional.pad(seg, (0, zeros))
+        left, right = max(0, -lo), max(0, hi - total)
+        if left or right:  # the config's own edge padding, only at the ends of the signal
+            seg = torch.nn.functional.pad(seg.unsqueeze(0), (left, right), mode=cfg.pad_mode).squeeze(0)
+        pieces.append(unpadded(seg))
+    return torch.cat(pieces, dim=-1)
 
 
 class Vocoder:
@@ -164,7 +209,10 @@ class Vocoder:
                progress: Callable[[int, int], None] | None = None) -> tuple[torch.Tensor, int]:
         """Waveform (B, 1, F * hop) for a mel (n_mels, F) or (B, n_mels, F), and the sample rate.
 
-        ``chunk_frames``: vocode in chunks of this many frames (None: in one pass);
+        ``chunk_frames``: vocode in chunks of this many frames; ``None`` chooses: one pass
+        when the input (with context) is at most :data:`MAX_PASS_SECONDS` long, otherwise the
+        largest chunks whose passes fit that length (at least twice the context, so that
+        chunking never more than doubles the work). ``chunk_frames >= F`` is one pass.
         ``overlap_frames`` defaults to the exact context ``context_frames(nfe)``."""
         s = self.module.recipe.sample
         method = method or s.method
@@ -176,25 +224,38 @@ class Vocoder:
         n_steps = step_grid(self.module.schedule, kwargs.get("steps"), kwargs.get("grid") or "uniform_t",
                             logsnr_grid=kwargs.get("logsnr_grid")).numel() - 1
         evals = count_nfe(method, n_steps)
-        if chunk_frames is None or chunk_frames >= frames:
+        context = self.context_frames(evals) if overlap_frames is None else overlap_frames
+        if chunk_frames is None:
+            chunk_frames = self.auto_chunk_frames(frames, context)
+        if chunk_frames >= frames:
             spans = [(0, frames)]
         else:
             spans = [(c, min(c + chunk_frames, frames)) for c in range(0, frames, chunk_frames)]
-        context = self.context_frames(evals) if overlap_frames is None else overlap_frames
-        out = torch.zeros(batch, 1, frames * self.hop, device=self.device)
+        # written chunk by chunk: the only full-length buffer of the run
+        out = torch.empty(batch, 1, frames * self.hop, device=self.device)
         den = self.module.denoiser(ema=self.net is self.module.ema.model)
         gen = torch.Generator().manual_seed(seed)  # per-step noise of stochastic samplers
         for i, (c0, c1) in enumerate(spans):
             w0, w1 = (max(c0 - context, 0), min(c1 + context, frames)) if len(spans) > 1 else (c0, c1)
-            cond = self.net.condition(mel=mel[..., w0:w1])
+            cond = self.net.condition(mel=mel[..., w0:w1])  # once per chunk, reused at every step
             x_init = torch.stack([positional_noise(seed, b, w0 * self.hop, w1 * self.hop, self.device)
                                   for b in range(batch)]).unsqueeze(1)
             audio = sample(lambda x, l: den(x, l, cond=cond), x_init.shape, self.module.schedule,
                            method=method, x_init=x_init, generator=gen, **kwargs)
             out[..., c0 * self.hop: c1 * self.hop] = audio[..., (c0 - w0) * self.hop: (c1 - w0) * self.hop]
+            del cond, x_init, audio  # free this chunk's buffers before the next one is built
             if progress is not None:
                 progress(i + 1, len(spans))
-        return out.clamp(-1.0, 1.0), self.sample_rate
+        return out.clamp_(-1.0, 1.0), self.sample_rate
+
+    def auto_chunk_frames(self, frames: int, context: int) -> int:
+        """Chunk size used when none is given: ``frames`` (one pass) when the whole input fits
+        :data:`MAX_PASS_SECONDS`; otherwise the chunk whose pass (chunk + 2 * context) fits it,
+        but at least ``2 * context`` frames."""
+        limit = int(MAX_PASS_SECONDS * self.sample_rate) // self.hop
+        if frames <= limit:
+            return frames
+        return max(limit - 2 * context, 2 * context, 1)
 
     def load_input(self, path: str | Path, mel_convention: str | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Read an input file: audio (WAV/FLAC/OGG) -> (mel, audio); a mel array (.npy, or .pt
@@ -203,11 +264,12 @@ class Vocoder:
         suffix = path.suffix.lower()
         if suffix in READ_FORMATS:
             audio, _ = load_audio(path, self.sample_rate, mono="mix")
-            # enough frames to cover every sample (HiFi-GAN framing drops a last partial hop)
-            padded = audio
-            while self.mel_config.num_frames(padded.shape[-1]) * self.hop < audio.shape[-1]:
-                padded = torch.nn.functional.pad(padded, (0, self.hop))
-            return self.mel(padded.to(self.device)), audio
+            # enough frames to cover every sample (HiFi-GAN framing drops a last partial hop):
+            # zero-pad by whole hops (virtually: chunked_log_mel reads zeros past the end)
+            length = audio.shape[-1]
+            while self.mel_config.num_frames(length) * self.hop < audio.shape[-1]:
+                length += self.hop
+            return chunked_log_mel(audio.to(self.device), self.mel_config, length), audio
         if suffix == ".npy":
             try:
                 array = np.load(path, allow_pickle=False)

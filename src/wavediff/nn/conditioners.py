@@ -95,13 +95,12 @@ def check_frame_count(frames: int, length: int, hop: int) -> None:
 def fit_to_length(features: Tensor, length: int) -> Tensor:
     """Crop on the right, or pad by repeating the last sample, to ``length`` samples.
 
-    Shapes: ``(B, D, L)`` -> ``(B, D, length)`` (contiguous).
+    Shapes: ``(B, D, L)`` -> ``(B, D, length)``: a view when nothing is padded (the
+    denoiser reads it row by row, so a copy of ``D x length`` values would only cost time).
     """
     current = features.shape[-1]
-    if current == length:
-        return features.contiguous()
-    if current > length:
-        return features[..., :length].contiguous()
+    if current >= length:
+        return features[..., :length]
     return F.pad(features, (0, length - current), mode="replicate")
 
 
@@ -119,14 +118,26 @@ class _UpsampleStage(nn.Module):
         self.conv = nn.ConvTranspose2d(1, 1, kernel_size=(3, 2 * factor), stride=(1, factor), padding=(1, 0))
 
     def forward(self, x: Tensor) -> Tensor:
-        length = x.shape[-1]
-        # The transposed conv produces (L + 1) * factor samples; frame i touches outputs
+        batch, _, mels, length = x.shape
+        f = self.factor
+        # The transposed conv produces (L + 1) * f samples; input column i touches outputs
         # [i * f, i * f + 2 f); dropping f // 2 at the start centres frame i on
         # [i * f, (i + 1) * f).
-        y = self.conv(x)
-        start = self.factor // 2
-        y = y[..., start : start + length * self.factor]
-        return F.leaky_relu(y, LEAKY_RELU_SLOPE)
+        #
+        # Computed as one small matmul rather than with conv_transpose2d (~2x faster on the
+        # CPU, same sums): output sample i * f + p of mel row m is
+        #   sum_{a, c} x[m + a - 1, i + c - 1] * w[2 - a, (1 - c) * f + p],  a < 3, c < 2,
+        # i.e. every (3 x 2) window of the zero-padded input times a (6, f) weight.
+        padded = F.pad(x[:, 0], (1, 1, 1, 1))  # (B, M + 2, L + 2)
+        windows = padded.unfold(1, 3, 1).unfold(2, 2, 1)  # (B, M, L + 1, 3, 2)
+        weight = self.conv.weight.view(3, 2, f).flip(0, 1).reshape(6, f)
+        full = torch.matmul(windows.reshape(batch, mels, length + 1, 6), weight).view(batch, mels, (length + 1) * f)
+        start = f // 2
+        if torch.is_grad_enabled():
+            y = F.leaky_relu(full[..., start : start + length * f] + self.conv.bias, LEAKY_RELU_SLOPE)
+        else:  # in place: no second full-size buffer
+            y = F.leaky_relu_(full.add_(self.conv.bias), LEAKY_RELU_SLOPE)[..., start : start + length * f]
+        return y.unsqueeze(1)
 
     def extra_repr(self) -> str:
         return f"factor={self.factor}"

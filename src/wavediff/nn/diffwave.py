@@ -30,14 +30,12 @@ from torch import Tensor, nn
 from .conditioners import ClassEmbedding, Conditioning, MelUpsampler, factorize_hop
 from .config import PRESETS, DenoiserConfig
 from .embeddings import NoiseLevelEmbedding
+from .fast import fast_forward
 
 __all__ = ["DiffWave", "ResidualLayer", "build_denoiser"]
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 
-# Without autograd on the CPU, a batch is evaluated in chunks whose largest activation
-# (chunk x 2C x T values) stays under this many bytes (whole elements, at least one).
-CPU_CHUNK_BYTES = 16 * 2**20
 
 
 def _conv1d(
@@ -164,6 +162,9 @@ class DiffWave(nn.Module):
         self.output_proj = nn.Conv1d(c, config.out_channels, 1)
         nn.init.zeros_(self.output_proj.weight)
         nn.init.zeros_(self.output_proj.bias)
+        # Without autograd, use the fused inference path (nn/fast.py); set False to run the
+        # plain layer-by-layer modules instead (same outputs to float rounding).
+        self.fast_inference = True
 
     # ------------------------------------------------------------------ properties
     @property
@@ -315,25 +316,25 @@ class DiffWave(nn.Module):
             embedding = embedding + cond.class_embedding.to(embedding.dtype)
         mel_features = cond.mel_for_length(length)
 
-        # Sampling on the CPU: evaluate large batches in chunks so that the activations stay
-        # small (cache-resident, and below the size where every allocation goes back to the
-        # OS); each batch element is computed independently, so this changes no result
-        # beyond floating-point kernel choice.
-        chunk = batch
-        if not torch.is_grad_enabled() and x_t.device.type == "cpu" and batch > 1:
-            per_element = 2 * cfg.residual_channels * length * x_t.element_size()
-            chunk = max(1, min(batch, CPU_CHUNK_BYTES // per_element))
-        if chunk >= batch:
-            return self._body(x_t, embedding, mel_features)
-        outputs = [
-            self._body(
-                x_t[i : i + chunk],
-                embedding[i : i + chunk],
-                None if mel_features is None else mel_features[i : i + chunk],
-            )
-            for i in range(0, batch, chunk)
-        ]
-        return torch.cat(outputs, dim=0)
+        if self._use_fast_path(x_t, embedding, mel_features):
+            # sampling / vocoding: the fused, cache-blocked path (same outputs, see nn/fast.py)
+            return fast_forward(self, x_t, embedding, mel_features)
+        return self._body(x_t, embedding, mel_features)
+
+    def _use_fast_path(self, x_t: Tensor, *inputs: Tensor | None) -> bool:
+        """The fused path serves every call that autograd does not record (``no_grad`` /
+        ``inference_mode``, or no input and no parameter requiring a gradient, e.g. a frozen
+        EMA copy), outside autocast, in float32/64 or bfloat16 (its unscaled residual stream
+        can exceed the float16 range)."""
+        if not self.fast_inference or torch.is_autocast_enabled(x_t.device.type):
+            return False
+        if x_t.dtype not in (torch.float32, torch.float64, torch.bfloat16) or x_t.dtype != self.input_proj.weight.dtype:
+            return False
+        if torch.is_grad_enabled():
+            tensors = (x_t, *(t for t in inputs if t is not None))
+            if any(t.requires_grad for t in tensors) or any(p.requires_grad for p in self.parameters()):
+                return False
+        return True
 
     def _body(self, x_t: Tensor, embedding: Tensor, mel_features: Tensor | None) -> Tensor:
         """The network proper. ``x_t (B, in, T)``, ``embedding (B, mlp_dim)``,

@@ -1,0 +1,41 @@
+"""The benchmark scripts run and write their JSON (tiny settings: the numbers themselves are
+only meaningful from a full run, see benchmarks/RESULTS.md). Nothing here asserts on time."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+CASES = {
+    "denoiser_speed": ["--device", "cpu", "--preset", "tiny", "--batch", "1", "--frames", "4", "--repeats", "1",
+                       "--plain"],
+    "vocode_rtf": ["--seconds", "0.3", "--steps", "1", "--long-steps", "2", "--long-seconds", "0.1",
+                   "--memory-minutes", "0.05", "--chunk-seconds", "1", "--memory-chunks", "1"],
+    "train_speed": ["--batch", "1", "--warmup-batch", "1", "--frames", "2"],
+    "ablations": ["--seconds", "0.1", "--repeats", "1", "--only", "gate,layer,upsampler,embedding"],
+    "profile_forward": ["--seconds", "0.1", "--rows", "5"],
+    "metrics_speed": ["--repeats", "1"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_benchmark_runs_and_writes_json(name, tmp_path):
+    out = tmp_path / f"{name}.json"
+    run = subprocess.run([sys.executable, str(BENCHMARKS / f"{name}.py"), *CASES[name], "--json", str(out)],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert json.loads(out.read_text())  # a non-empty result
+
+
+def test_run_all_knows_every_benchmark():
+    source = (BENCHMARKS / "run_all.py").read_text()
+    scripts = {p.stem for p in BENCHMARKS.glob("*.py")} - {"run_all"}
+    assert scripts == set(CASES)  # a new script gets a smoke case here
+    for name in set(CASES) - {"metrics_speed"}:  # metric costs are not a speed target
+        assert f'"{name}"' in source
