@@ -22,8 +22,10 @@ BENCHMARKS = {
     # fewer repeats than each script's default keep the whole run under 10 minutes on 2 cores
     "denoiser_speed": ["--plain", "--repeats", "1"],
     "vocode_rtf": ["--long-seconds", "0.5"],
-    "train_speed": [],
-    "ablations": ["--repeats", "2"],
+    "train_speed": ["--warmup-batch", "1"],
+    # "path" (plain vs fused forward) is left to denoiser_speed's fwd-plain rows
+    "ablations": ["--repeats", "2", "--only", "blocks,streams,mel_rows,layer,gate,upsampler,conditioning,"
+                  "grad_mode,threads,embedding,layout,bf16"],
     "profile_forward": [],
 }
 
