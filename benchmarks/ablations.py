@@ -99,7 +99,9 @@ def ab_path(args) -> dict[str, float]:
     return interleaved({"plain modules": run(False), "fused path": run(True)}, args.repeats)
 
 
-def ab_blocks(args) -> dict[str, float]:
+def _fused_variants(args) -> tuple[Callable[..., Callable[[], Any]], int]:
+    """``variant(**options)``: a closure running ``fast_forward(..., **options)`` on the
+    benchmark clip (conditioning prepared once), and the clip length in samples."""
     from wavediff.nn.fast import fast_forward
 
     net = _net()
@@ -108,36 +110,28 @@ def ab_blocks(args) -> dict[str, float]:
         emb = net.noise_embedding(logsnr)
         feats = cond.mel_for_length(x.shape[-1])
 
-    def run(columns: int) -> Callable[[], Any]:
+    def variant(**options: Any) -> Callable[[], Any]:
         def fn():
             with torch.inference_mode():
-                fast_forward(net, x, emb, feats, columns)
+                fast_forward(net, x, emb, feats, **options)
         return fn
 
-    variants = {"one block (whole clip)": run(x.shape[-1])}
+    return variant, x.shape[-1]
+
+
+def ab_blocks(args) -> dict[str, float]:
+    variant, length = _fused_variants(args)
+    variants = {"one block (whole clip)": variant(max_columns=length)}
     for columns in (768, 1440, 2048, 4096):
-        variants[f"{columns}-sample blocks"] = run(columns)
+        variants[f"{columns}-sample blocks"] = variant(max_columns=columns)
     return interleaved(variants, args.repeats)
 
 
 def ab_streams(args) -> dict[str, float]:
-    from wavediff.nn.fast import fast_forward
-
-    net = _net()
-    x, logsnr, _, cond = _inputs(net, args.seconds)
-    with torch.inference_mode():
-        emb = net.noise_embedding(logsnr)
-        feats = cond.mel_for_length(x.shape[-1])
+    variant, _ = _fused_variants(args)
     threads = torch.get_num_threads()
-
-    def run(streams: int) -> Callable[[], Any]:
-        def fn():
-            with torch.inference_mode():
-                fast_forward(net, x, emb, feats, streams=streams)
-        return fn
-
-    return interleaved({f"{threads} intra-op threads, 1 stream": run(1),
-                        f"{threads} streams, 1 thread each": run(threads)}, args.repeats)
+    return interleaved({f"{threads} intra-op threads, 1 stream": variant(streams=1),
+                        f"{threads} streams, 1 thread each": variant(streams=threads)}, args.repeats)
 
 
 def ab_mel_rows(args) -> dict[str, float]:

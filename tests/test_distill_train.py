@@ -4,7 +4,6 @@ and consistency training from scratch; students load with ``load_module`` and sa
 1, 2 and 4 steps."""
 
 import json
-from pathlib import Path
 
 import lightning as L
 import pytest
@@ -17,18 +16,9 @@ from wavediff.train.distill import bind_denoiser, distill, distilled_info, sampl
 from wavediff.train.module import load_module
 from wavediff.train.run import train
 
-ROOT = Path(__file__).resolve().parents[1]
-NET = "model.overrides={residual_layers: 2, residual_channels: 8, dilation_cycle: 2, embedding_dim: 16, mlp_dim: 32}"
-SMALL = ["data.segment_samples=1024", "data.batch_size=2", "data.valid_clips=2", "trainer.log_every=1"]
+from tiny_runs import NET, ROOT, SMALL
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These networks are tiny: one thread is faster and immune to a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _demo(root):

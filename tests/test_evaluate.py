@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
 from wavediff.cli import main
 from wavediff.eval.evaluate import EvalOptions, EvaluationError, evaluate
@@ -16,17 +15,9 @@ from wavediff.train.config import load_recipe
 from wavediff.train.distill import distill
 from wavediff.train.run import train
 
-ROOT = Path(__file__).resolve().parents[1]
-NET = "model.overrides={residual_layers: 2, residual_channels: 8, dilation_cycle: 2, embedding_dim: 16, mlp_dim: 32}"
-SMALL = ["data.segment_samples=1024", "data.batch_size=2", "data.valid_clips=2", "trainer.log_every=1"]
+from tiny_runs import NET, ROOT, SMALL
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -14,14 +14,7 @@ from wavediff.nn.embeddings import LogSNRFourierFeatures
 from reference_denoiser import reference_forward
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    # The tensors here are tiny: intra-op threads only add overhead (and large slowdowns
-    # when the machine is busy). Restored afterwards for the rest of the session.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _randomize_head(net: DiffWave, seed: int = 0) -> DiffWave:

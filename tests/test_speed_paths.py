@@ -19,12 +19,7 @@ from wavediff.nn.conditioners import LEAKY_RELU_SLOPE, _UpsampleStage
 from reference_denoiser import reference_forward
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _random_net(seed: int = 0, **build):

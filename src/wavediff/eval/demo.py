@@ -72,10 +72,13 @@ class DemoPlan:
     seconds_per_step: float
 
 
-def _recipe(values: dict[str, Any], data_root: Path, device: str, **trainer: Any) -> Recipe:
+def _recipe(values: dict[str, Any], data_root: Path, device: str, distill: dict[str, Any] | None = None,
+            **trainer: Any) -> Recipe:
     values = copy.deepcopy(values)
     values["data"]["root"] = str(data_root)
     values["trainer"].update(trainer)
+    if distill:
+        values["distill"].update(distill)
     values["trainer"]["accelerator"] = "gpu" if device.startswith("cuda") else "cpu"
     return recipe_from_dict(values)
 
@@ -83,21 +86,24 @@ def _recipe(values: dict[str, Any], data_root: Path, device: str, **trainer: Any
 def time_teacher_step(device: str, steps: int = 8) -> float:
     """Seconds per teacher training step on this machine (a few plain PyTorch steps of the
     demo network at the demo batch; Lightning adds a little, see STAGE_COST)."""
-    from ..diffusion import diffusion_loss, get_schedule
+    from ..data.demo import DEMO_CLASSES
+    from ..diffusion import diffusion_loss, schedule_from_config, weighting_from_config
     from ..nn import build_denoiser
 
-    d = DEMO_TEACHER["data"]
-    net = build_denoiser("tiny", num_classes=5).to(device)
+    d, diff = DEMO_TEACHER["data"], DEMO_TEACHER["diffusion"]
+    classes = len(DEMO_CLASSES)
+    net = build_denoiser(DEMO_TEACHER["model"]["preset"], num_classes=classes).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
-    sched = get_schedule("cosine")
+    sched = schedule_from_config(diff["schedule"])
+    weighting = weighting_from_config(diff["weighting"])
     gen = torch.Generator().manual_seed(0)
     x0 = (torch.randn(d["batch_size"], 1, d["segment_samples"], generator=gen) * 0.1).to(device)
-    labels = torch.arange(d["batch_size"], device=device) % 5
+    labels = torch.arange(d["batch_size"], device=device) % classes
     times = []
     for i in range(steps + 2):
         t0 = time.perf_counter()
-        out = diffusion_loss(net, x0, sched, parameterisation="v", weighting="min_snr",
-                             time_sampling="stratified", cond={"class_label": labels})
+        out = diffusion_loss(net, x0, sched, parameterisation=diff["parameterisation"], weighting=weighting,
+                             time_sampling=diff["time_sampling"], cond={"class_label": labels})
         opt.zero_grad()
         out.loss.backward()
         opt.step()
@@ -170,18 +176,16 @@ def run_demo(out: str | Path = "demo-out", device: str = "cpu", minutes: float =
     done()
 
     done = stage(f"2/4 progressive distillation 16 -> 8 -> 4 ({p.round_steps} steps per round)")
-    prog_recipe = _recipe(DEMO_DISTILL, data_root, device, max_steps=p.round_steps, val_every=p.round_steps,
-                          checkpoint_every=p.round_steps)
-    prog_values = prog_recipe.to_dict()
-    prog_values["distill"].update(teacher_steps=16, target_steps=4)
-    distill(recipe_from_dict(prog_values), teacher, out / "progressive", progress=progress)
+    prog_recipe = _recipe(DEMO_DISTILL, data_root, device, {"teacher_steps": 16, "target_steps": 4},
+                          max_steps=p.round_steps, val_every=p.round_steps, checkpoint_every=p.round_steps)
+    distill(prog_recipe, teacher, out / "progressive", progress=progress)
     done()
 
     done = stage(f"3/4 consistency distillation ({p.consistency_steps} steps)")
-    cd_values = _recipe(DEMO_DISTILL, data_root, device, max_steps=p.consistency_steps,
-                        val_every=p.consistency_steps, checkpoint_every=p.consistency_steps).to_dict()
-    cd_values["distill"].update(method="consistency_distillation")
-    distill(recipe_from_dict(cd_values), teacher, out / "consistency", progress=progress)
+    cd_recipe = _recipe(DEMO_DISTILL, data_root, device, {"method": "consistency_distillation"},
+                        max_steps=p.consistency_steps, val_every=p.consistency_steps,
+                        checkpoint_every=p.consistency_steps)
+    distill(cd_recipe, teacher, out / "consistency", progress=progress)
     done()
 
     done = stage("4/4 evaluation and gallery")

@@ -251,14 +251,16 @@ def evaluate(checkpoints: Sequence[str | Path], data: str | Path, out: str | Pat
         return {"labels": labels[sl] if labels is not None else None,
                 "mel": held.mel[sl].to(first.device) if held.mel is not None else None}
 
+    def generate_all(run: Run) -> Tensor:
+        """All ``num`` clips of a row, in batches, from the shared noise and conditions."""
+        with torch.inference_mode():
+            return _batched(lambda sl: run.generate(sl.stop - sl.start, length, noise[sl], seed=opts.seed + 1,
+                                                    device=opts.device, **cond(sl)), num, opts.batch)
+
     reference = None
     if kind != "vocoder" and len(models) > 1 and models[0].kind == "plain":
         say(f"teacher reference: {models[0].name}, DDIM {opts.reference_steps} steps")
-        ref_run = Run(models[0], "ddim", opts.reference_steps)
-        with torch.inference_mode():
-            reference = _batched(lambda sl: ref_run.generate(sl.stop - sl.start, length, noise[sl], seed=opts.seed + 1,
-                                                             device=opts.device, **{"labels": cond(sl)["labels"]}),
-                                 num, opts.batch).float().cpu().clamp(-1, 1)
+        reference = generate_all(Run(models[0], "ddim", opts.reference_steps)).float().cpu().clamp(-1, 1)
 
     metric_names = list(opts.metrics or ["mrstft_distance", "mel_l1", "lsd"])
     rows: list[dict[str, Any]] = []
@@ -274,10 +276,7 @@ def evaluate(checkpoints: Sequence[str | Path], data: str | Path, out: str | Pat
                 run.generate(1, n_warm, noise[:1, :, :n_warm], seed=opts.seed, device=opts.device, **c)
             warmed.add(id(module))
         t0 = time.perf_counter()
-        with torch.inference_mode():
-            audio = _batched(lambda sl: run.generate(sl.stop - sl.start, length, noise[sl], seed=opts.seed + 1,
-                                                     device=opts.device, **cond(sl)),
-                             num, opts.batch)
+        audio = generate_all(run)
         if torch.device(opts.device).type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - t0

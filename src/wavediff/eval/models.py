@@ -33,10 +33,15 @@ class ModelSpec:
     source: str = ""
     _modules: dict[Path, DiffusionModule] = field(default_factory=dict, repr=False)
 
-    def module(self, steps: int = 0, device: str | torch.device = "cpu") -> DiffusionModule:
+    def checkpoint(self, steps: int = 0) -> Path:
+        """The checkpoint that samples ``steps`` steps (the step-independent one, key 0, otherwise)."""
         path = self.checkpoints.get(steps, self.checkpoints.get(0))
         if path is None:
             raise KeyError(f"{self.name} has no checkpoint for {steps} steps")
+        return path
+
+    def module(self, steps: int = 0, device: str | torch.device = "cpu") -> DiffusionModule:
+        path = self.checkpoint(steps)
         if path not in self._modules:
             self._modules[path] = load_module(path, map_location=device)
         return self._modules[path]
@@ -111,8 +116,8 @@ class Run:
     def settings(self, device: str | torch.device = "cpu") -> dict[str, Any]:
         module = self.model.module(self.steps, device)
         s = module.recipe.sample
-        out: dict[str, Any] = {"checkpoint": str(self.model.checkpoints.get(self.steps, self.model.checkpoints.get(0))),
-                               "sampler": self.method, "steps": self.steps}
+        out: dict[str, Any] = {"checkpoint": str(self.model.checkpoint(self.steps)), "sampler": self.method,
+                               "steps": self.steps}
         if self.model.kind == "plain":
             from ..diffusion.samplers import DEFAULT_GRID
 

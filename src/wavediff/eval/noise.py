@@ -43,7 +43,7 @@ import torch
 from ..audio.io import AudioError, audio_info, load_audio
 from ..diffusion.schedules import Schedule, get_schedule, schedule_from_config
 from ..diffusion.time_sampling import sample_time
-from ..diffusion.weighting import WEIGHTINGS, get_weighting
+from ..diffusion.weighting import WEIGHTINGS, get_weighting, weighting_from_config
 
 __all__ = [
     "DEFAULT_NOISE_LEVELS",
@@ -189,10 +189,11 @@ def weight_densities(schedule: Schedule, logsnr: torch.Tensor, time_sampling: st
     x = l64.numpy()
     curves = {}
     for name, params in presets.items():
-        lam = get_weighting(name, **params)(l64, schedule).to(torch.float64)
+        weighting = get_weighting(name, **params)
+        lam = weighting(l64, schedule).to(torch.float64)
         dens = (lam * q).numpy()
         area = float(np.trapezoid(dens, x))
-        curves[name] = {"params": get_weighting(name, **params).params, "lambda": lam.numpy(),
+        curves[name] = {"params": weighting.params, "lambda": lam.numpy(),
                         "density": dens / area if area > 0 else dens, "mean_weight": area}
     return curves, {"q": q.numpy(), "assumption": note}
 
@@ -201,13 +202,6 @@ def _recipe_from(config: Any):
     from ..train.config import Recipe, load_recipe
 
     return config if isinstance(config, Recipe) else load_recipe(config)
-
-
-def _weighting_config(value: Any) -> tuple[str, dict[str, Any]]:
-    if isinstance(value, str):
-        return value, {}
-    value = dict(value)
-    return str(value.pop("name")), value
 
 
 def _plain_folder_items(root: Path) -> list[Any]:
@@ -318,7 +312,8 @@ def analyze_noise(data: str | os.PathLike | None = None, *, config: Any = None, 
         items = index.split("train") or list(index.items)
         rate = int(sample_rate or recipe.data.sample_rate)
         schedule = schedule_from_config(recipe.diffusion.schedule)
-        own_name, own_params = _weighting_config(recipe.diffusion.weighting)
+        own = weighting_from_config(recipe.diffusion.weighting)
+        own_name, own_params = own.name, own.params
         time_sampling = recipe.diffusion.time_sampling
         corpus = recipe.data.corpus
     else:
