@@ -27,10 +27,11 @@ import json
 import math
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import quote
+
+from ..files import write_text_atomic
 
 __all__ = ["DEFAULT_HIGHER_IS_BETTER", "GalleryError", "load_report", "render_gallery", "write_gallery"]
 
@@ -419,21 +420,6 @@ def render_gallery(report: dict[str, Any], report_dir: str | os.PathLike, out_di
     return "\n".join(out) + "\n"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # a page to be served or shared: the mode open() would give
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_gallery(report_dir: str | os.PathLike, out_html: str | os.PathLike, *, embed: bool = True,
                   title: str | None = None) -> Path:
     """Write the gallery of the report in ``report_dir`` to ``out_html`` (atomically).
@@ -455,5 +441,5 @@ def write_gallery(report_dir: str | os.PathLike, out_html: str | os.PathLike, *,
     out = Path(out_html)
     report = load_report(report_dir)
     page = render_gallery(report, report_dir, out.parent, embed=embed, title=title)
-    _write_atomic(out, page)
+    write_text_atomic(out, page)
     return out

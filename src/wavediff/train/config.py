@@ -10,14 +10,14 @@ silently does nothing.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
 import yaml
+
+from ..files import write_text_atomic  # noqa: F401  (re-exported: recipes and runs write with it)
 
 
 class RecipeError(ValueError):
@@ -244,21 +244,6 @@ class Recipe:
 
     def save(self, path: str | Path) -> None:
         write_text_atomic(path, self.to_yaml())
-
-
-def write_text_atomic(path: str | Path, text: str) -> None:
-    """Write through a temporary file in the same folder, then rename: a crash never leaves
-    a half-written file behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:
