@@ -43,3 +43,14 @@ def test_demo_command_end_to_end(tmp_path, capsys):
     assert summary["plan"]["teacher_steps"] == 20 and Path(summary["gallery"]).is_file()
     assert "fd_mel" in printed and "gallery.html" in printed
     assert "consistency" in summary_table(report)
+
+
+def test_bad_options_are_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--minutes", "0"]) == 2
+    assert "--minutes must be positive" in capsys.readouterr().err
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    assert main(["demo", "--out", str(out), "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert "no CUDA device" in err and "use --device cpu" in err
+    assert not out.exists()  # nothing written

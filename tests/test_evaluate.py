@@ -96,7 +96,7 @@ def test_same_seed_same_clips(family, tmp_path):
     assert np.abs(a - c).max() > 1e-3
 
 
-def test_vocoder_copy_synthesis_report(tmp_path):
+def test_vocoder_copy_synthesis_report(family, tmp_path):
     demo = tmp_path / "demo"
     recipe = load_recipe(ROOT / "recipes" / "demo-vocoder.yaml", [
         f"data.root={demo}", "data.options={clips_per_class: 2, clip_seconds: 0.25}", NET, *SMALL,
@@ -112,6 +112,9 @@ def test_vocoder_copy_synthesis_report(tmp_path):
     ref, _ = sf.read(tmp_path / "report" / report["references"][0]["audio"])
     gen, _ = sf.read(tmp_path / "report" / report["rows"][0]["audio"][0])
     assert len(ref) == len(gen) and len(ref) % hop == 0  # clip i resynthesises reference i
+    # a vocoder and a class-conditional model cannot be compared on the same clips
+    with pytest.raises(EvaluationError, match="differ in .*compare models of the same corpus and conditioning"):
+        evaluate([family / "teacher", ckpt], demo, tmp_path / "mixed", EvalOptions(steps=[1], progress=None))
 
 
 def test_bad_input_is_refused_with_a_clear_message(family, tmp_path, capsys):
