@@ -170,3 +170,26 @@ def test_cli_writes_json_and_png(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["analyze-noise", "--help"])
     assert "examples:" in capsys.readouterr().out
+
+
+def test_the_recipe_data_transform_is_what_the_spectra_show(tmp_path):
+    """With ``data_scale`` the analysed x_0 of white noise of std 0.05 has unit power
+    (crossing logsnr 0); pre-emphasis tilts it by |1 - c e^{-iw}|^2; the suggested scales
+    give unit RMS."""
+    data = _white_folder(tmp_path / "corpus", 0.05, clips=12, seconds=0.25)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("name: scaled\ndata: {corpus: folder, sample_rate: 8000}\n"
+                      "diffusion: {data_scale: 20.0, pre_emphasis: 0.0}\n")
+    result = analyze_noise(data, config=recipe, max_clips=12)
+    assert result["data_transform"] == {"data_scale": 20.0, "pre_emphasis": 0.0}
+    assert np.median(result["crossing_logsnr"]) == pytest.approx(0.0, abs=0.1)
+    assert result["suggested_data_scale"]["0"] == pytest.approx(20.0, rel=0.03)
+    assert set(result["suggested_data_scale"]) == {"0", "0.9", "0.95"}
+    recipe.write_text("name: tilted\ndata: {corpus: folder, sample_rate: 8000}\n"
+                      "diffusion: {data_scale: 20.0, pre_emphasis: 0.9}\n")
+    tilted = analyze_noise(data, config=recipe, max_clips=12)
+    freqs = np.asarray(tilted["freqs"])
+    w = 2 * math.pi * freqs / SR
+    expected = -np.log(np.abs(1 - 0.9 * np.exp(-1j * w)) ** 2)  # unit white noise through the pre-emphasis
+    inner = (freqs > 200) & (freqs < 3800)
+    assert np.median(np.abs(np.asarray(tilted["crossing_logsnr"])[inner] - expected[inner])) < 0.15

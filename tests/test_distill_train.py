@@ -96,8 +96,8 @@ def test_progressive_rounds_write_loadable_students(teacher, tmp_path):
     grid_info = distilled_info(first)["logsnr_grid"]
     m2 = load_module(first)
     fn = bind_denoiser(m2.ema.model, m2.recipe.diffusion.parameterisation, "class", class_label=labels)
-    explicit = sample(fn, (2, 1, 512), m2.schedule, None, "ddim", logsnr_grid=grid_info,
-                      generator=torch.Generator().manual_seed(0))
+    explicit = m2.data_transform.decode(sample(fn, (2, 1, 512), m2.schedule, None, "ddim", logsnr_grid=grid_info,
+                                               generator=torch.Generator().manual_seed(0)))
     plain = m2.generate(2, 512, class_label=labels, generator=torch.Generator().manual_seed(0))
     assert torch.equal(explicit, plain)
 

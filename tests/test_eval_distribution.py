@@ -72,3 +72,29 @@ def test_mel_features_are_standardised_by_the_real_clips():
     assert (louder.mean(0) > 1.0).all()
     with pytest.raises(RuntimeError, match="fit"):
         MelFeatures(16000).frames(real)
+
+
+def test_noise_below_audibility_does_not_move_the_metrics_but_hiss_does():
+    """The feature floor (about -80 dBFS): white noise at -75 dBFS on clips with digital
+    silence leaves fd_mel and class consistency as they are (at the hifigan floor 1e-5 it
+    moved fd_mel by half); audible hiss at -40 dBFS is still penalised."""
+    from wavediff.data.demo import DemoCorpusConfig, corpus_to_arrays, generate_demo_corpus
+    from wavediff.eval.distribution import FEATURE_LOG_FLOOR
+
+    assert FEATURE_LOG_FLOOR == 1e-4
+    audio, labels, sr = corpus_to_arrays(generate_demo_corpus(DemoCorpusConfig(clips_per_class=12)))
+    a, la = audio[0::2, :, :8000], labels[0::2]
+    b, lb = torch.from_numpy(audio[1::2, :, :8000]), labels[1::2]
+    feats = MelFeatures(sr).fit(b)
+    noise = np.random.default_rng(0).standard_normal(a.shape)
+
+    def scores(db):
+        x = torch.from_numpy((a + noise * 10 ** (db / 20)).astype(np.float32))
+        return (frechet_distance(feats.frames(x), feats.frames(b)),
+                class_consistency(feats.clip_embeddings(x), la, feats.clip_embeddings(b), lb))
+
+    clean_fd, clean_cc = scores(-300)
+    quiet_fd, quiet_cc = scores(-75)
+    loud_fd, _ = scores(-40)
+    assert quiet_fd == pytest.approx(clean_fd, rel=0.1) and quiet_cc >= clean_cc - 0.05 and clean_cc > 0.7
+    assert loud_fd > 3 * clean_fd

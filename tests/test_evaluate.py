@@ -26,7 +26,8 @@ def family(tmp_path_factory):
     student, a few training steps each."""
     tmp = tmp_path_factory.mktemp("family")
     demo = [f"data.root={tmp / 'demo'}", "data.options={clips_per_class: 3, clip_seconds: 0.25}"]
-    recipe = load_recipe(ROOT / "recipes" / "demo.yaml", [NET, *SMALL, *demo, "sample.steps=4", "trainer.max_steps=3",
+    recipe = load_recipe(ROOT / "recipes" / "demo.yaml", [NET, *SMALL, *demo, "sample.steps=4", "sample.method=dpmpp_2m",
+                                                          "trainer.max_steps=3",
                                                           "trainer.val_every=3", "trainer.checkpoint_every=3"])
     teacher = train(recipe, tmp / "teacher", progress=False)
     common = [*SMALL, *demo, "trainer.max_steps=2", "trainer.val_every=2", "trainer.checkpoint_every=2",

@@ -246,6 +246,8 @@ class Vocoder:
             del cond, x_init, audio  # free this chunk's buffers before the next one is built
             if progress is not None:
                 progress(i + 1, len(spans))
+        # x_0 -> audio once over the whole output: the de-emphasis filter runs across chunk seams
+        out = self.module.data_transform.decode(out)
         return out.clamp_(-1.0, 1.0), self.sample_rate
 
     def auto_chunk_frames(self, frames: int, context: int) -> int:

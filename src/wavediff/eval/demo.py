@@ -35,11 +35,11 @@ DEMO_TEACHER: dict[str, Any] = {
              "batch_size": 8, "valid_clips": 8},
     "model": {"preset": "tiny", "conditioning": "class"},
     "diffusion": {"schedule": {"name": "cosine", "logsnr_min": -15.0, "logsnr_max": 15.0},
-                  "parameterisation": "v", "weighting": {"name": "min_snr", "gamma": 5.0},
-                  "time_sampling": "stratified", "class_dropout": 0.1},
-    "optim": {"lr": 1.0e-3, "warmup_steps": 50, "lr_schedule": "cosine", "grad_clip": 1.0, "ema_decay": 0.995},
+                  "parameterisation": "v", "weighting": "v", "time_sampling": "stratified", "class_dropout": 0.1,
+                  "pre_emphasis": 0.95, "data_scale": 22.5},
+    "optim": {"lr": 3.0e-3, "warmup_steps": 50, "lr_schedule": "cosine", "grad_clip": 1.0, "ema_decay": 0.995},
     "trainer": {"max_steps": 1500, "val_every": 500, "checkpoint_every": 500, "log_every": 10},
-    "sample": {"steps": 16, "method": "dpmpp_2m", "guidance": 1.5},
+    "sample": {"steps": 16, "method": "ddpm", "guidance": 1.5},
 }
 
 #: the distillation recipe (the same as recipes/demo-distill.yaml)
@@ -190,7 +190,7 @@ def run_demo(out: str | Path = "demo-out", device: str = "cpu", minutes: float =
 
     done = stage("4/4 evaluation and gallery")
     report = evaluate([out / "teacher", out / "progressive", out / "consistency"], data_root, out / "report",
-                      EvalOptions(steps=steps, num=num_clips, device=device, methods=["ddim", "dpmpp_2m"],
+                      EvalOptions(steps=steps, num=num_clips, device=device, methods=["ddim", "ddpm", "dpmpp_2m"],
                                   names=["teacher", "progressive", "consistency"], progress=say))
     gallery = write_gallery(out / "report", out / "gallery.html", title="wavediff demo: teacher vs students")
     done()

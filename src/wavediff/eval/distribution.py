@@ -3,7 +3,8 @@
 Standard FAD embeddings (VGGish, PANNs, CLAP) cannot be fetched here, so wavediff measures
 distributions on normalised log-mel statistics:
 
-* frame features: every log-mel frame ``(n_mels,)`` of a clip; ``fd_mel`` is the Frechet
+* frame features: every log-mel frame ``(n_mels,)`` of a clip (floored at about -80 dBFS,
+  see :data:`FEATURE_LOG_FLOOR`); ``fd_mel`` is the Frechet
   distance between Gaussian fits of the real and the generated frames, after standardising
   each mel band with the real frames' mean and std (so the number does not depend on the
   dB offset of the log floor and every band counts alike);
@@ -30,10 +31,20 @@ FEATURE_NOTE = ("fd_mel, precision, recall and the copy check use normalised log
                 "not comparable to published FAD numbers.")
 
 
+#: Log floor of the feature mels: white noise at about -80 dBFS reaches it in every band.
+#: Without it, noise far below audibility dominates the distances whenever the real clips
+#: hold digital silence (synthetic corpora; silence between notes): at the hifigan floor
+#: (1e-5, about -100 dBFS) real clips with white noise 40 dB under the signal already score
+#: chance on class consistency. It plays the part of the log offset of VGGish-style features.
+FEATURE_LOG_FLOOR = 1e-4
+
+
 def feature_mel_config(sample_rate: int) -> MelConfig:
     """The log-mel front-end of the distribution metrics at ``sample_rate`` (64 bands up to
-    min(8 kHz, Nyquist), 1024-point FFT, hop 256)."""
-    return MelConfig.preset("hifigan", sample_rate=sample_rate, n_mels=64, fmax=min(8000.0, sample_rate / 2))
+    min(8 kHz, Nyquist), 1024-point FFT, hop 256, natural log floored at
+    :data:`FEATURE_LOG_FLOOR`)."""
+    return MelConfig.preset("hifigan", sample_rate=sample_rate, n_mels=64, fmax=min(8000.0, sample_rate / 2),
+                            log_floor=FEATURE_LOG_FLOOR)
 
 
 @dataclass

@@ -40,6 +40,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ..audio.data_transform import DataTransform, suggest_data_scale
 from ..audio.io import AudioError, audio_info, load_audio
 from ..diffusion.schedules import Schedule, get_schedule, schedule_from_config
 from ..diffusion.time_sampling import sample_time
@@ -56,6 +57,9 @@ __all__ = [
     "save_noise_analysis",
     "weight_densities",
 ]
+
+#: pre-emphasis coefficients for which ``suggested_data_scale`` is reported
+SUGGESTED_PRE_EMPHASIS = (0.0, 0.9, 0.95)
 
 #: logsnr values drawn as noise floors in the spectrum panel (extended to the data's range).
 DEFAULT_NOISE_LEVELS: tuple[float, ...] = (-10.0, -5.0, 0.0, 5.0, 10.0, 15.0)
@@ -316,6 +320,7 @@ def analyze_noise(data: str | os.PathLike | None = None, *, config: Any = None, 
         own_name, own_params = own.name, own.params
         time_sampling = recipe.diffusion.time_sampling
         corpus = recipe.data.corpus
+        transform = DataTransform.from_config(recipe.diffusion)
     else:
         if data is None:
             raise ValueError("analyze_noise needs a data folder, a recipe, or both")
@@ -323,11 +328,15 @@ def analyze_noise(data: str | os.PathLike | None = None, *, config: Any = None, 
         items = _plain_folder_items(root)
         rate = int(sample_rate or _first_rate(items, root))
         schedule, own_name, own_params, time_sampling, corpus = get_schedule("cosine"), None, {}, "uniform", "folder"
+        transform = DataTransform()
     if n_fft < 16 or n_fft & (n_fft - 1):
         raise ValueError(f"n_fft must be a power of two >= 16, got {n_fft}")
     chosen = _pick(items, max_clips)
     clips, used = _load_clips(chosen, rate, max(n_fft, int(max_seconds * rate)), str(root), progress)
 
+    suggested = {f"{c:g}": suggest_data_scale(clips, c) for c in SUGGESTED_PRE_EMPHASIS}
+    # the diffusion runs on x_0 = data_scale * pre_emphasis(audio): analyse what it sees
+    clips = [transform.encode(torch.from_numpy(c).double()).numpy() for c in clips]
     freqs, power, frames = mean_power_spectrum(clips, rate, n_fft)
     power = np.maximum(power, POWER_FLOOR)
     crossing = -np.log(power)
@@ -347,6 +356,8 @@ def analyze_noise(data: str | os.PathLike | None = None, *, config: Any = None, 
         f"power below {10 * math.log10(POWER_FLOOR):.0f} dB is floored there (crossing <= {-math.log(POWER_FLOOR):.1f})",
         sampler["assumption"],
         "weight density = lambda(logsnr) * q(logsnr), normalised to unit area over the schedule's logsnr range",
+        f"spectra are of x_0 = data_scale * pre_emphasis(audio) with the recipe's data_transform "
+        f"{transform.to_dict()}; suggested_data_scale gives x_0 unit RMS for each pre_emphasis",
     ]
     if recipe is None:
         assumptions.append("no recipe: default cosine schedule and uniform t; no preset marked as the recipe's")
@@ -364,6 +375,8 @@ def analyze_noise(data: str | os.PathLike | None = None, *, config: Any = None, 
         "power_db": (_DB * np.log(power)).tolist(),
         "crossing_logsnr": crossing.tolist(),
         "bands": bands,
+        "data_transform": transform.to_dict(),
+        "suggested_data_scale": suggested,
         "noise_levels": [float(v) for v in noise_levels],
         "schedule": schedule.config(),
         "logsnr_range": [schedule.logsnr_min, schedule.logsnr_max],

@@ -17,6 +17,7 @@ from typing import Any, get_type_hints
 
 import yaml
 
+from ..audio.data_transform import DataTransform
 from ..files import write_text_atomic  # noqa: F401  (re-exported: recipes and runs write with it)
 
 
@@ -60,13 +61,18 @@ class ModelConfig:
 @dataclass
 class DiffusionConfig:
     """Schedule, parameterisation, loss weighting and time sampling (see ``wavediff.diffusion``).
-    ``class_dropout`` is the probability of replacing a label by the null class (guidance)."""
+    ``class_dropout`` is the probability of replacing a label by the null class (guidance).
+    ``data_scale`` and ``pre_emphasis`` define the diffusion's clean signal
+    ``x_0 = data_scale * pre_emphasis(audio)`` (``wavediff.audio.data_transform``; the
+    defaults 1 and 0 make ``x_0`` the audio itself)."""
 
     schedule: dict[str, Any] = field(default_factory=lambda: {"name": "cosine"})
     parameterisation: str = "v"
     weighting: Any = "eps"
     time_sampling: str = "stratified"
     class_dropout: float = 0.1
+    data_scale: float = 1.0
+    pre_emphasis: float = 0.0
 
 
 @dataclass
@@ -390,3 +396,7 @@ def validate_recipe(recipe: Recipe) -> None:
         raise RecipeError(f"optim.ema_decay must lie in [0, 1), got {recipe.optim.ema_decay}")
     if not 0.0 <= recipe.diffusion.class_dropout < 1.0:
         raise RecipeError(f"diffusion.class_dropout must lie in [0, 1), got {recipe.diffusion.class_dropout}")
+    try:
+        DataTransform.from_config(recipe.diffusion)
+    except ValueError as err:
+        raise RecipeError(str(err)) from None

@@ -309,7 +309,7 @@ class ProgressiveDistillModule(_StudentModule):
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor | None:
         gen = self._step_generator()
-        x0 = batch["audio"]
+        x0 = self.data_transform.encode(batch["audio"])
         b = x0.shape[0]
         idx = torch.randint(self.student_steps, (b,), generator=gen, device=gen.device).cpu()
         l_t, l_mid, l_next = (p[idx].to(x0.device) for p in self._positions)
@@ -357,7 +357,8 @@ class ProgressiveDistillModule(_StudentModule):
                                     mel=cond.get("mel"))
             run = lambda fn, steps: sample(fn, shape, self.schedule, steps, "ddim", grid="uniform_t",  # noqa: E731
                                            x_init=z, device=self.device)
-            ref, stu, tea = run(teacher, ref_steps), run(student, k), run(teacher, k)
+            decode = self.data_transform.decode
+            ref, stu, tea = decode(run(teacher, ref_steps)), decode(run(student, k)), decode(run(teacher, k))
             sums.setdefault(f"val/ref_rms/student_{k}", []).append(_rms(stu, ref))
             sums.setdefault(f"val/ref_rms/teacher_{k}", []).append(_rms(tea, ref))
             if real is not None and real.shape[-1] >= self.mel_config.min_samples:
@@ -429,7 +430,7 @@ class ConsistencyModule(_StudentModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor | None:
         d = self.recipe.distill
         gen = self._step_generator()
-        x0 = batch["audio"]
+        x0 = self.data_transform.encode(batch["audio"])
         b = x0.shape[0]
         sig = self.sigmas_at(self.global_step)
         probs = scale_index_probs(sig, d.noise_sampling, d.p_mean, d.p_std)
@@ -475,7 +476,7 @@ class ConsistencyModule(_StudentModule):
         """RMS gap ``f(x0 + sigma_{i+1} z, sigma_{i+1}) - f(x0 + sigma_i z, sigma_i)`` of the EMA
         student at 8 fixed pairs of a ``num_scales`` grid, noise fixed by the clip index."""
         d = self.recipe.distill
-        x0 = batch["audio"]
+        x0 = self.data_transform.encode(batch["audio"])
         sig = karras_sigmas(d.num_scales, self.sigma_min, self.sigma_max, d.rho)
         pairs = torch.linspace(0, sig.numel() - 2, 8).round().long()
         gen = torch.Generator(device=self.device).manual_seed(20_000 + batch_idx)
@@ -513,6 +514,7 @@ class ConsistencyModule(_StudentModule):
                                         guidance=self.teacher_guidance)
                 ref = sample(teacher, shape, self.schedule, None, "heun", logsnr_grid=logsnr_from_sigma(ref_levels),
                              x_init=alpha_max * self.sigma_max * z, device=self.device)
+                ref = self.data_transform.decode(ref)
             for k in d.sample_steps:
                 levels = consistency_sigmas(k, self.sigma_min, self.sigma_max, d.rho)
                 stu = consistency_sample(f, shape, levels, torch.Generator(device=self.device).manual_seed(k),
@@ -522,7 +524,8 @@ class ConsistencyModule(_StudentModule):
                     outs["teacher"] = sample(teacher, shape, self.schedule, None, "ddim",
                                              logsnr_grid=logsnr_from_sigma(torch.tensor(levels, dtype=torch.float64)),
                                              x_init=alpha_max * self.sigma_max * z, device=self.device)
-                for who, audio in outs.items():
+                for who, x0 in outs.items():
+                    audio = self.data_transform.decode(x0)
                     if teacher is not None:
                         sums.setdefault(f"val/ref_rms/{who}_{k}", []).append(_rms(audio, ref))
                     if real is not None and real.shape[-1] >= self.mel_config.min_samples:
@@ -605,8 +608,9 @@ def sample_student(module: DiffusionModule, num: int, length: int, steps: int | 
     shape = (num, 1, length)
     if method == "progressive":
         fn = bind_denoiser(net, param, recipe.model.conditioning, class_label=class_label, mel=mel)
-        return sample(fn, shape, module.schedule, steps or recipe.sample.steps, "ddim", grid="uniform_t",
-                      generator=generator, x_init=x_init, device=device)
+        x0 = sample(fn, shape, module.schedule, steps or recipe.sample.steps, "ddim", grid="uniform_t",
+                    generator=generator, x_init=x_init, device=device)
+        return module.data_transform.decode(x0)
     d = recipe.distill
     sigma_min, sigma_max = sigma_range(module.schedule, d.sigma_min, d.sigma_max)
     cond: dict[str, Any] = {}
@@ -621,7 +625,8 @@ def sample_student(module: DiffusionModule, num: int, length: int, steps: int | 
     f = consistency_fn(net, param, sigma_min, d.sigma_data, cond)
     levels = list(sigmas) if sigmas is not None else consistency_sigmas(steps or recipe.sample.steps, sigma_min,
                                                                         sigma_max, d.rho)
-    return consistency_sample(f, shape, levels, generator, sigma_min=sigma_min, x_init=x_init, device=device)
+    x0 = consistency_sample(f, shape, levels, generator, sigma_min=sigma_min, x_init=x_init, device=device)
+    return module.data_transform.decode(x0)
 
 
 def distilled_info(path: str | Path) -> dict[str, Any] | None:

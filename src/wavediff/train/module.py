@@ -12,6 +12,7 @@ from typing import Any
 import lightning as L
 import torch
 
+from ..audio.data_transform import DataTransform
 from ..audio.mel import LogMel, MelConfig
 from ..diffusion import (
     NAMED_GRIDS,
@@ -62,6 +63,8 @@ class DiffusionModule(L.LightningModule):
         self.ema = EMA(self.net, self.recipe.optim.ema_decay)
         self.schedule = schedule_from_config(self.recipe.diffusion.schedule)
         self.weighting = weighting_from_config(self.recipe.diffusion.weighting)
+        # audio <-> the diffusion's x_0 (scale, pre-emphasis): encode every batch, decode every sample
+        self.data_transform = DataTransform.from_config(self.recipe.diffusion)
         self.sample_rate = sample_rate
         self.mel_config = MelConfig.from_dict(mel_config) if mel_config is not None else None
         self.labels = labels
@@ -109,7 +112,8 @@ class DiffusionModule(L.LightningModule):
         d = self.recipe.diffusion
         gen = self._step_generator()
         cond = self._cond(batch, gen, d.class_dropout)
-        out = diffusion_loss(self._train_net(), batch["audio"], self.schedule, parameterisation=d.parameterisation,
+        out = diffusion_loss(self._train_net(), self.data_transform.encode(batch["audio"]), self.schedule,
+                             parameterisation=d.parameterisation,
                              weighting=self.weighting, time_sampling=d.time_sampling, generator=gen, cond=cond)
         finite = torch.isfinite(out.loss.detach()).float()
         if self.trainer.world_size > 1:
@@ -166,7 +170,7 @@ class DiffusionModule(L.LightningModule):
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         """EMA loss at the centre of every logsnr bin, with noise fixed by the clip index."""
-        audio = batch["audio"]
+        audio = self.data_transform.encode(batch["audio"])
         centres = 0.5 * (self.bin_edges[1:] + self.bin_edges[:-1])
         gen = torch.Generator(device=self.device).manual_seed(10_000 + batch_idx)
         d = self.recipe.diffusion
@@ -205,8 +209,9 @@ class DiffusionModule(L.LightningModule):
                  class_label: torch.Tensor | None = None, guidance: float | None = None,
                  mel: torch.Tensor | None = None, generator: torch.Generator | None = None,
                  ema: bool = True, **sample_kwargs: Any) -> torch.Tensor:
-        """Sample ``num`` clips of ``length`` samples (B, 1, T); with ``mel`` (B, n_mels, F)
-        the length is ``F * hop``; with ``class_label`` (B,) guidance applies."""
+        """Sample ``num`` clips of ``length`` samples of audio (B, 1, T), decoded from the
+        diffusion's ``x_0`` (``data_transform``); with ``mel`` (B, n_mels, F) the length is
+        ``F * hop``; with ``class_label`` (B,) guidance applies."""
         s = self.recipe.sample
         den = self.denoiser(ema)
         if mel is not None:
@@ -223,8 +228,9 @@ class DiffusionModule(L.LightningModule):
         steps = steps or s.steps
         if sample_kwargs.get("grid") in NAMED_GRIDS:
             steps = None  # a named grid fixes its own step count
-        return sample(fn, (num, 1, length), self.schedule, steps, method or s.method,
-                      generator=generator, device=self.device, **sample_kwargs)
+        x0 = sample(fn, (num, 1, length), self.schedule, steps, method or s.method,
+                    generator=generator, device=self.device, **sample_kwargs)
+        return self.data_transform.decode(x0)
 
     def log_mel(self, audio: torch.Tensor) -> torch.Tensor:
         if self.mel_config is None:
@@ -239,6 +245,7 @@ class DiffusionModule(L.LightningModule):
             "version": __version__,
             "schedule": self.schedule.config(),
             "parameterisation": self.recipe.diffusion.parameterisation,
+            "data_transform": self.data_transform.to_dict(),
             "mel_config": self.mel_config.to_dict() if self.mel_config is not None else None,
             "sample_rate": self.sample_rate,
             "skipped_steps": self.skipped_steps,
