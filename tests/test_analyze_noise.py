@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -164,7 +165,10 @@ def test_cli_writes_json_and_png(tmp_path, capsys):
     assert len(result["freqs"]) == 129 and result["n_fft"] == 256 and set(result["weights"]) == set(WEIGHTINGS)
     png = (out / "noise_analysis.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000
-    assert "octave band" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "octave band" in printed
+    scale = re.search(r"diffusion.data_scale for unit-RMS x_0: ([0-9.]+) \(pre_emphasis 0\)", printed)
+    assert scale and float(scale.group(1)) == pytest.approx(10.0, rel=0.05)  # white noise of std 0.1
     assert main(["analyze-noise", "--data", str(tmp_path / "nothing"), "--out", str(out)]) == 2
     assert "wavediff: error:" in capsys.readouterr().err
     with pytest.raises(SystemExit):

@@ -254,6 +254,8 @@ def _run_analyze_noise(args: argparse.Namespace) -> int:
     json_path, png_path = save_noise_analysis(result, out)
     bands = ", ".join(f"{b['name']} {b['crossing_logsnr']:.1f}" for b in result["bands"])
     print(f"{result['clips']} clip(s) at {result['sample_rate']} Hz; logsnr where each octave band's SNR is 0 dB: {bands}")
+    scales = ", ".join(f"{v:.3g} (pre_emphasis {c})" for c, v in result["suggested_data_scale"].items())
+    print(f"diffusion.data_scale for unit-RMS x_0: {scales}")
     print(f"written {json_path} and {png_path}")
     return 0
 
