@@ -8,7 +8,9 @@ the signal-to-noise ratio of one frequency band at noise level ``logsnr`` is
     SNR(f, logsnr) = alpha^2 P_x(f) / (sigma^2 P_eps(f)),
     SNR_dB(f)      = 10 log10(P_x(f) / P_eps(f)) + logsnr * 10 / ln 10,
 
-where ``P_x`` is the mean power spectrum of the clean audio and ``P_eps`` that of unit white
+where ``P_x`` is the mean power spectrum of the clean signal ``x_0`` (the audio mapped by the
+recipe's ``DataTransform``: scaled and pre-emphasised, or the audio itself without a recipe)
+and ``P_eps`` that of unit white
 noise under the same normalisation. Spectra here are normalised so that ``P_eps(f) = 1`` in
 every bin (Welch: Hann window, ``P(f) = mean over frames |FFT(w x)|^2 / sum(w^2)``), so
 ``10 log10 P_x(f)`` is "dB relative to unit white noise" and band ``f`` crosses 0 dB at
@@ -271,7 +273,8 @@ def analyze_noise(data: str | os.PathLike | None = None, *, config: Any = None, 
                   max_clips: int = 64, max_seconds: float = 30.0, n_fft: int = 1024,
                   logsnr_points: int = 401, noise_levels: Sequence[float] = DEFAULT_NOISE_LEVELS,
                   progress: bool = False) -> dict[str, Any]:
-    """Mean clean power spectrum, per-band 0-dB crossing logsnr and effective loss weights.
+    """Mean power spectrum of the clean ``x_0``, per-band 0-dB crossing logsnr and effective loss
+    weights, and the ``data_scale`` that would give ``x_0`` unit RMS.
 
     Args:
         data: a corpus folder. Without ``config`` it is a plain folder of audio files (any
@@ -293,7 +296,8 @@ def analyze_noise(data: str | os.PathLike | None = None, *, config: Any = None, 
         ``freqs`` (Hz), ``power_db`` (dB re unit white noise), ``crossing_logsnr`` (per bin),
         ``bands`` (octave bands with ``crossing_logsnr``), ``logsnr`` (grid), ``weights``
         (per preset: ``params``, ``density``, ``lambda``, ``mean_weight``), ``recipe_weighting``,
-        ``schedule``, ``time_sampling``, ``assumptions`` and provenance.
+        ``schedule``, ``time_sampling``, ``data_transform`` (the map the spectra are of),
+        ``suggested_data_scale`` (per pre-emphasis coefficient), ``assumptions`` and provenance.
 
     Raises:
         ValueError: missing/empty folder (message names it and the fix), bad recipe.
