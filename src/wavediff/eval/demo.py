@@ -39,7 +39,7 @@ DEMO_TEACHER: dict[str, Any] = {
                   "pre_emphasis": 0.95, "data_scale": 22.5},
     "optim": {"lr": 3.0e-3, "warmup_steps": 50, "lr_schedule": "cosine", "grad_clip": 1.0, "ema_decay": 0.995},
     "trainer": {"max_steps": 1500, "val_every": 500, "checkpoint_every": 500, "log_every": 10},
-    "sample": {"steps": 16, "method": "ddpm", "guidance": 1.5},
+    "sample": {"steps": 16, "method": "ddpm", "grid": "uniform_logsnr", "guidance": 1.5},
 }
 
 #: the distillation recipe (the same as recipes/demo-distill.yaml)

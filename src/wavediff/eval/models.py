@@ -121,7 +121,7 @@ class Run:
         if self.model.kind == "plain":
             from ..diffusion.samplers import DEFAULT_GRID
 
-            out["grid"] = DEFAULT_GRID.get(self.method, "karras")
+            out["grid"] = s.grid_for(self.method, self.steps) or DEFAULT_GRID.get(self.method, "karras")
             if module.conditioning == "class":
                 out["guidance"] = s.guidance
         elif self.model.kind == "progressive":

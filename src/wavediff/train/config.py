@@ -118,6 +118,20 @@ class SampleConfig:
     grid: Any = None
     guidance: float = 1.0
 
+    def grid_for(self, method: str | None, steps: int | None) -> str | None:
+        """The recipe's grid where it applies to sampling with ``method`` at ``steps``
+        (``None``: the recipe's own): a grid kind (``uniform_logsnr`` ...) applies to the
+        recipe's own sampler at any step count; a named grid, which fixes its own step
+        count, when no step count or exactly its own is asked for. Otherwise ``None`` (the
+        method's default grid)."""
+        from ..diffusion.grids import NAMED_GRIDS
+
+        if self.grid is None or (method is not None and method != self.method):
+            return None
+        if self.grid in NAMED_GRIDS and steps is not None and steps != len(NAMED_GRIDS[self.grid]()):
+            return None
+        return self.grid
+
 
 DISTILL_METHODS: tuple[str, ...] = ("none", "progressive", "consistency_distillation", "consistency_training")
 

@@ -223,8 +223,8 @@ class DiffusionModule(L.LightningModule):
                                           {"class_label": class_label}, {"class_label": null})
         else:
             fn = den
-        if s.grid is not None and "grid" not in sample_kwargs and steps is None:
-            sample_kwargs["grid"] = s.grid
+        if sample_kwargs.get("grid") is None and sample_kwargs.get("logsnr_grid") is None:
+            sample_kwargs["grid"] = s.grid_for(method, steps)
         steps = steps or s.steps
         if sample_kwargs.get("grid") in NAMED_GRIDS:
             steps = None  # a named grid fixes its own step count
