@@ -137,3 +137,27 @@ def test_evaluate_cli_writes_a_report(family, tmp_path, capsys):
     report = json.loads((out / "report.json").read_text())
     assert [(r["model"], r["steps"]) for r in report["rows"]] == [("teacher", 2), ("progressive", 2)]
     assert "wavediff gallery" in capsys.readouterr().out
+
+
+def test_methods_may_name_their_grid(family, tmp_path):
+    opts = dict(steps=[2, 6], num=4, save_clips=1, train_clips=4, progress=None)
+    report = evaluate([family / "teacher"], family / "demo", tmp_path / "r", EvalOptions(
+        methods=["ddpm:uniform_t", "ddpm:uniform_logsnr", "ddpm:diffwave6", "ddim"], **opts))
+    rows = {(r["method"], r["steps"]): r for r in report["rows"]}
+    # a named grid runs at its own step count only
+    assert set(rows) == {(m, k) for m in ("ddpm:uniform_t", "ddpm:uniform_logsnr", "ddim") for k in (2, 6)} | {
+        ("ddpm:diffwave6", 6)}
+    assert rows[("ddpm:uniform_logsnr", 2)]["settings"]["grid"] == "uniform_logsnr"
+    assert rows[("ddpm:uniform_t", 2)]["settings"]["sampler"] == "ddpm"
+    assert rows[("ddim", 2)]["settings"]["grid"] == "uniform_t"
+    assert rows[("ddpm:uniform_t", 2)]["nfe"] == 4  # guidance: two branches per step
+    # the grid is really used: same noise, different grid, different clips
+    a, b = (sf.read(tmp_path / "r" / rows[(m, 2)]["audio"][0])[0] for m in ("ddpm:uniform_t", "ddpm:uniform_logsnr"))
+    assert np.abs(a - b).max() > 1e-4
+    for bad, match in (("ddpx", "unknown sampler 'ddpx'"), ("ddpm:zigzag", "unknown grid 'zigzag'")):
+        with pytest.raises(EvaluationError, match=match):
+            evaluate([family / "teacher"], family / "demo", tmp_path / "bad", EvalOptions(methods=[bad], **opts))
+    with pytest.raises(EvaluationError, match="add 6 to --steps"):
+        evaluate([family / "teacher"], family / "demo", tmp_path / "bad",
+                 EvalOptions(**{**opts, "steps": [2]}, methods=["ddpm:diffwave6"]))
+    assert not (tmp_path / "bad").exists()  # refused before anything is written

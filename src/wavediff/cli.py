@@ -416,6 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub, "evaluate", "quality against network evaluations on held-out clips: metrics, RTF, audio, plots",
         "  wavediff evaluate runs/demo/checkpoints/last.ckpt --data data/demo --steps 1,2,4,8,16 --out report/\n"
         "  wavediff evaluate runs/demo runs/demo-distill runs/demo-cd --data data/demo --out compare/   # teacher first\n"
+        "  wavediff evaluate runs/demo --data data/demo --steps 4,16 --methods ddpm:uniform_t,ddpm:uniform_logsnr\n"
         "  wavediff evaluate runs/ljspeech-vocoder --data data/LJSpeech-1.1 --steps 1,2,6,50 \\\n"
         "      --metrics mrstft_distance,mel_l1,pesq,stoi --out report-voc/\n",
         _run_evaluate)
@@ -425,7 +426,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data", type=Path, required=True, help="corpus folder the models were trained on (held-out split)")
     ev.add_argument("--out", type=Path, default=Path("report"), help="report folder (default report/)")
     ev.add_argument("--steps", type=_int_list, default=(1, 2, 4, 8, 16), help="step counts (default 1,2,4,8,16)")
-    ev.add_argument("--methods", default=None, help="samplers of plain models (default: ddim and the recipe's own)")
+    ev.add_argument("--methods", default=None, help="samplers of plain models, each optionally with its grid "
+                    "(ddim,ddpm:uniform_t,ddpm:uniform_logsnr; default: ddim and the recipe's own)")
     ev.add_argument("--num", type=int, default=32, help="clips per row (default 32)")
     ev.add_argument("--seconds", type=float, default=None,
                     help="clip length (default: the training segment; vocoders 2 s)")

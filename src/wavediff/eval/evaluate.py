@@ -217,7 +217,10 @@ def evaluate(checkpoints: Sequence[str | Path], data: str | Path, out: str | Pat
         length = first.recipe.data.segment_samples
     if kind == "vocoder":
         length = max(length // first.mel_config.hop_length, 1) * first.mel_config.hop_length
-    runs = plan_runs(models, steps, list(opts.methods) if opts.methods else None)
+    try:
+        runs = plan_runs(models, steps, list(opts.methods) if opts.methods else None)
+    except ValueError as err:  # an unknown sampler or grid in --methods
+        raise EvaluationError(str(err)) from None
     if not runs:
         raise EvaluationError(f"nothing to evaluate at steps {steps}: the students' step counts are "
                               f"{ {m.name: sorted(m.checkpoints) for m in models} }")

@@ -99,8 +99,19 @@ class Run:
     """One row of the evaluation: a model sampled with ``method`` at ``steps``."""
 
     model: ModelSpec
-    method: str  # a sampler name for plain models; "progressive" / "consistency" for students
+    # plain models: a sampler, optionally with a grid ("ddpm:uniform_t"); students:
+    # "progressive" / "consistency"
+    method: str
     steps: int
+
+    @property
+    def sampler(self) -> str:
+        return self.method.split(":", 1)[0]
+
+    @property
+    def grid(self) -> str | None:
+        """The grid asked for with ``sampler:grid``; ``None``: the recipe's or the default."""
+        return self.method.split(":", 1)[1] if ":" in self.method else None
 
     @property
     def nfe(self) -> int:
@@ -111,17 +122,17 @@ class Run:
             return self.steps
         module = self.model.any_module()
         guided = module.conditioning == "class" and module.recipe.sample.guidance not in (0.0, 1.0)
-        return count_nfe(self.method, self.steps) * (2 if guided else 1)
+        return count_nfe(self.sampler, self.steps) * (2 if guided else 1)
 
     def settings(self, device: str | torch.device = "cpu") -> dict[str, Any]:
         module = self.model.module(self.steps, device)
         s = module.recipe.sample
-        out: dict[str, Any] = {"checkpoint": str(self.model.checkpoint(self.steps)), "sampler": self.method,
+        out: dict[str, Any] = {"checkpoint": str(self.model.checkpoint(self.steps)), "sampler": self.sampler,
                                "steps": self.steps}
         if self.model.kind == "plain":
             from ..diffusion.samplers import DEFAULT_GRID
 
-            out["grid"] = s.grid_for(self.method, self.steps) or DEFAULT_GRID.get(self.method, "karras")
+            out["grid"] = self.grid or s.grid_for(self.sampler, self.steps) or DEFAULT_GRID.get(self.sampler, "karras")
             if module.conditioning == "class":
                 out["guidance"] = s.guidance
         elif self.model.kind == "progressive":
@@ -140,8 +151,9 @@ class Run:
         gen = torch.Generator().manual_seed(seed)
         noise = noise.to(module.device)
         if self.model.kind == "plain":
-            return module.generate(num, length, steps=self.steps, method=self.method, class_label=labels,
-                                   mel=mel, generator=gen, x_init=noise)
+            grid = {"grid": self.grid} if self.grid else {}
+            return module.generate(num, length, steps=self.steps, method=self.sampler, class_label=labels,
+                                   mel=mel, generator=gen, x_init=noise, **grid)
         if self.model.kind == "consistency":
             d = module.recipe.distill
             noise = noise * sigma_range(module.schedule, d.sigma_min, d.sigma_max)[1]
@@ -149,19 +161,48 @@ class Run:
                               x_init=noise)
 
 
+def check_method(spec: str) -> str:
+    """``spec`` (``sampler`` or ``sampler:grid``) if both parts are known, else a ValueError
+    that lists the choices."""
+    from ..diffusion.grids import GRID_KINDS, NAMED_GRIDS
+    from ..diffusion.samplers import SAMPLERS
+
+    sampler, _, grid = spec.partition(":")
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r} in --methods {spec!r}; choose from {list(SAMPLERS)}, "
+                         f"optionally with a grid as sampler:grid (ddpm:uniform_logsnr)")
+    if grid and grid not in GRID_KINDS and grid not in NAMED_GRIDS:
+        raise ValueError(f"unknown grid {grid!r} in --methods {spec!r}; choose from "
+                         f"{list(GRID_KINDS) + sorted(NAMED_GRIDS)}")
+    return spec
+
+
+def _named_grid_steps(method: str) -> int | None:
+    from ..diffusion.grids import NAMED_GRIDS
+
+    grid = method.partition(":")[2]
+    return len(NAMED_GRIDS[grid]()) if grid in NAMED_GRIDS else None
+
+
 def plan_runs(models: list[ModelSpec], steps: list[int], methods: list[str] | None = None) -> list[Run]:
     """Every (model, sampler, step count) row to evaluate.
 
-    Plain models: each of ``methods`` (default: DDIM and the recipe's own sampler) at every
-    step count. Progressive students: each round at its own step count (those in
+    Plain models: each of ``methods`` (default: DDIM and the recipe's own sampler; a method
+    may name its grid, ``ddpm:uniform_t``, else the recipe's grid for its own sampler and
+    the default grid for the others) at every step count. Progressive students: each round at its own step count (those in
     ``steps``). Consistency students: the requested step counts up to the largest of the
     recipe's ``distill.sample_steps`` (where it was validated)."""
     runs: list[Run] = []
     for spec in models:
         if spec.kind == "plain":
             own = spec.any_module().recipe.sample.method
-            chosen = methods or list(dict.fromkeys(["ddim", own]))
-            runs += [Run(spec, m, k) for m in chosen for k in steps]
+            chosen = [check_method(m) for m in methods] if methods else list(dict.fromkeys(["ddim", own]))
+            for m in chosen:
+                own_steps = _named_grid_steps(m)
+                if own_steps is not None and own_steps not in steps:
+                    raise ValueError(f"--methods {m} samples its named grid's {own_steps} steps: add {own_steps} "
+                                     f"to --steps (asked: {steps})")
+                runs += [Run(spec, m, k) for k in steps if own_steps in (None, k)]
         elif spec.kind == "progressive":
             runs += [Run(spec, "progressive", k) for k in sorted(spec.checkpoints) if k in steps]
         else:
