@@ -39,6 +39,11 @@ def _diffwave6() -> Tensor:
 NAMED_GRIDS = {"diffwave6": _diffwave6}
 
 
+def named_grid_steps(name: str | None) -> int | None:
+    """Step count fixed by the named grid ``name``; ``None`` for a grid kind or no grid."""
+    return len(NAMED_GRIDS[name]()) if name in NAMED_GRIDS else None
+
+
 def explicit_grid(logsnrs: Sequence[float] | Tensor) -> Tensor:
     """Validate an explicit list of finite logsnr values and append ``+inf``.
 

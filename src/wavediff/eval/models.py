@@ -18,6 +18,8 @@ from torch import Tensor
 
 from ..diffusion import nfe as count_nfe
 from ..diffusion.distillation import sigma_range
+from ..diffusion.grids import GRID_KINDS, NAMED_GRIDS, named_grid_steps
+from ..diffusion.samplers import DEFAULT_GRID, SAMPLERS
 from ..train.distill import distilled_info, sample_student
 from ..train.module import DiffusionModule, load_module
 
@@ -106,12 +108,12 @@ class Run:
 
     @property
     def sampler(self) -> str:
-        return self.method.split(":", 1)[0]
+        return split_method(self.method)[0]
 
     @property
     def grid(self) -> str | None:
         """The grid asked for with ``sampler:grid``; ``None``: the recipe's or the default."""
-        return self.method.split(":", 1)[1] if ":" in self.method else None
+        return split_method(self.method)[1]
 
     @property
     def nfe(self) -> int:
@@ -130,8 +132,6 @@ class Run:
         out: dict[str, Any] = {"checkpoint": str(self.model.checkpoint(self.steps)), "sampler": self.sampler,
                                "steps": self.steps}
         if self.model.kind == "plain":
-            from ..diffusion.samplers import DEFAULT_GRID
-
             out["grid"] = self.grid or s.grid_for(self.sampler, self.steps) or DEFAULT_GRID.get(self.sampler, "karras")
             if module.conditioning == "class":
                 out["guidance"] = s.guidance
@@ -161,13 +161,16 @@ class Run:
                               x_init=noise)
 
 
+def split_method(spec: str) -> tuple[str, str | None]:
+    """``"ddpm:uniform_t"`` -> ``("ddpm", "uniform_t")``; ``"ddim"`` -> ``("ddim", None)``."""
+    sampler, _, grid = spec.partition(":")
+    return sampler, grid or None
+
+
 def check_method(spec: str) -> str:
     """``spec`` (``sampler`` or ``sampler:grid``) if both parts are known, else a ValueError
     that lists the choices."""
-    from ..diffusion.grids import GRID_KINDS, NAMED_GRIDS
-    from ..diffusion.samplers import SAMPLERS
-
-    sampler, _, grid = spec.partition(":")
+    sampler, grid = split_method(spec)
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r} in --methods {spec!r}; choose from {list(SAMPLERS)}, "
                          f"optionally with a grid as sampler:grid (ddpm:uniform_logsnr)")
@@ -177,28 +180,22 @@ def check_method(spec: str) -> str:
     return spec
 
 
-def _named_grid_steps(method: str) -> int | None:
-    from ..diffusion.grids import NAMED_GRIDS
-
-    grid = method.partition(":")[2]
-    return len(NAMED_GRIDS[grid]()) if grid in NAMED_GRIDS else None
-
-
 def plan_runs(models: list[ModelSpec], steps: list[int], methods: list[str] | None = None) -> list[Run]:
     """Every (model, sampler, step count) row to evaluate.
 
     Plain models: each of ``methods`` (default: DDIM and the recipe's own sampler; a method
     may name its grid, ``ddpm:uniform_t``, else the recipe's grid for its own sampler and
-    the default grid for the others) at every step count. Progressive students: each round at its own step count (those in
-    ``steps``). Consistency students: the requested step counts up to the largest of the
-    recipe's ``distill.sample_steps`` (where it was validated)."""
+    the default grid for the others) at every step count, a named grid at its own only.
+    Progressive students: each round at its own step count (those in ``steps``).
+    Consistency students: the requested step counts up to the largest of the recipe's
+    ``distill.sample_steps`` (where it was validated)."""
     runs: list[Run] = []
     for spec in models:
         if spec.kind == "plain":
             own = spec.any_module().recipe.sample.method
             chosen = [check_method(m) for m in methods] if methods else list(dict.fromkeys(["ddim", own]))
             for m in chosen:
-                own_steps = _named_grid_steps(m)
+                own_steps = named_grid_steps(split_method(m)[1])
                 if own_steps is not None and own_steps not in steps:
                     raise ValueError(f"--methods {m} samples its named grid's {own_steps} steps: add {own_steps} "
                                      f"to --steps (asked: {steps})")

@@ -124,11 +124,12 @@ class SampleConfig:
         recipe's own sampler at any step count; a named grid, which fixes its own step
         count, when no step count or exactly its own is asked for. Otherwise ``None`` (the
         method's default grid)."""
-        from ..diffusion.grids import NAMED_GRIDS
+        from ..diffusion.grids import named_grid_steps
 
         if self.grid is None or (method is not None and method != self.method):
             return None
-        if self.grid in NAMED_GRIDS and steps is not None and steps != len(NAMED_GRIDS[self.grid]()):
+        fixed = named_grid_steps(self.grid)
+        if fixed is not None and steps is not None and steps != fixed:
             return None
         return self.grid
 
