@@ -99,3 +99,12 @@ def test_the_vocoder_follows_the_same_rule(tmp_path, seen_grids):
     voc.vocode(mel, 3, "ddim")
     steps = recipe.sample.steps
     assert seen_grids == [(3, "uniform_logsnr"), (steps, "uniform_logsnr"), (3, "uniform_t")]
+
+
+def test_a_recipe_grid_must_be_a_known_grid(tmp_path):
+    from wavediff.train.config import RecipeError
+
+    for bad in ("sample.grid=zigzag", "sample.grid=[1.0, 2.0]"):
+        with pytest.raises(RecipeError, match="sample.grid = .*choose one of .*uniform_logsnr.*diffwave6"):
+            load_recipe(ROOT / "recipes" / "demo.yaml", [bad])
+    assert load_recipe(ROOT / "recipes" / "demo.yaml", ["sample.grid=null"]).sample.grid is None

@@ -222,5 +222,15 @@ def test_cli_sample_writes_wavs_and_settings(tmp_path):
     assert settings["labels"] == ["bell"] * 3 and settings["guidance"] == 2.0 and settings["seed"] == 0
     audio, sr = load_audio(tmp_path / "s" / settings["files"][0])
     assert sr == 16000 and audio.shape[-1] == 1600
+    assert settings["method"] == "ddpm" and settings["grid"] == "uniform_logsnr"  # the demo recipe's pair
     bad = subprocess.run(cli + ["--class", "violin", "--out", str(tmp_path / "x")], capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown class 'violin'" in bad.stderr
+    run = subprocess.run(cli + ["--num", "1", "--method", "ddpm", "--grid", "diffwave6", "--seconds", "0.05",
+                                "--out", str(tmp_path / "d6")], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    d6 = json.loads((tmp_path / "d6" / "samples.json").read_text())
+    assert (d6["grid"], d6["steps"]) == ("diffwave6", 6)
+    bad = subprocess.run(cli + ["--steps", "4", "--grid", "diffwave6", "--out", str(tmp_path / "y")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "--grid diffwave6 has 6 steps" in bad.stderr
+    assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()

@@ -115,6 +115,8 @@ def _run_sample(args: argparse.Namespace) -> int:
     import torch
 
     from .audio.io import save_audio
+    from .diffusion.grids import named_grid_steps
+    from .diffusion.samplers import DEFAULT_GRID
     from .train.config import write_text_atomic
     from .train.distill import sample_student
     from .train.module import load_module
@@ -139,13 +141,19 @@ def _run_sample(args: argparse.Namespace) -> int:
     gen = torch.Generator().manual_seed(args.seed)
     distilled = module.recipe.distill.method != "none"
     if distilled:
-        if args.guidance is not None or args.method is not None:
-            raise ValueError("a distilled student samples with its own method (and guidance distilled in); "
-                             "drop --method/--guidance")
+        if args.guidance is not None or args.method is not None or args.grid is not None:
+            raise ValueError("a distilled student samples with its own method and grid (and guidance distilled "
+                             "in); drop --method/--grid/--guidance")
         audio = sample_student(module, args.num, length, args.steps, class_label=labels, generator=gen)
+        grid = None
     else:
+        s = module.recipe.sample
+        grid = args.grid or s.grid_for(args.method, args.steps) or DEFAULT_GRID[args.method or s.method]
+        fixed = named_grid_steps(grid)
+        if fixed is not None and args.steps not in (None, fixed):
+            raise ValueError(f"--grid {grid} has {fixed} steps: drop --steps or pass --steps {fixed}")
         audio = module.generate(args.num, length, steps=args.steps, method=args.method, class_label=labels,
-                                guidance=args.guidance, generator=gen)
+                                guidance=args.guidance, generator=gen, grid=grid)
     out = args.out
     files = []
     for i in range(args.num):
@@ -154,8 +162,9 @@ def _run_sample(args: argparse.Namespace) -> int:
         files.append(name)
     s = module.recipe.sample
     settings = {"checkpoint": str(args.checkpoint), "num": args.num, "seconds": args.seconds,
-                "sample_rate": module.sample_rate, "steps": args.steps or s.steps,
-                "method": "student" if distilled else (args.method or s.method),
+                "sample_rate": module.sample_rate,
+                "steps": (None if distilled else named_grid_steps(grid)) or args.steps or s.steps,
+                "method": "student" if distilled else (args.method or s.method), "grid": grid,
                 "guidance": None if labels is None or distilled else (args.guidance if args.guidance is not None else s.guidance),
                 "seed": args.seed, "labels": [module.labels[int(l)] for l in labels] if labels is not None else None,
                 "files": files}
@@ -380,12 +389,15 @@ def build_parser() -> argparse.ArgumentParser:
         sub, "sample", "generate audio with an unconditional or class-conditional model (or a distilled student)",
         "  wavediff sample runs/demo/checkpoints/last.ckpt --num 8 --steps 16 --out samples/\n"
         "  wavediff sample runs/demo/checkpoints/last.ckpt --num 4 --class bell --guidance 2 --out bells/\n"
+        "  wavediff sample runs/demo/checkpoints/last.ckpt --steps 8 --method ddpm --grid uniform_logsnr --out ddpm8/\n"
         "  wavediff sample runs/demo-distill/round_2/checkpoints/last.ckpt --num 8 --out student/\n",
         _run_sample)
     sa.add_argument("checkpoint", type=Path, help="model checkpoint (.ckpt)")
     sa.add_argument("--num", type=int, default=8, help="number of clips (default 8)")
     sa.add_argument("--steps", type=int, default=None, help="sampling steps (default: the recipe's)")
     sa.add_argument("--method", default=None, help="ddpm, ddim, euler, heun, sde, dpmpp_2m (default: the recipe's)")
+    sa.add_argument("--grid", default=None, help="uniform_t, uniform_logsnr, karras or diffwave6 (default: the "
+                    "recipe's for its sampler, else the sampler's own)")
     sa.add_argument("--class", dest="class_", default=None, help="class name or index (default: cycle through all)")
     sa.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale (1 = none)")
     sa.add_argument("--seconds", type=float, default=1.0, help="clip length (default 1 s)")

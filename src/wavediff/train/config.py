@@ -18,6 +18,7 @@ from typing import Any, get_type_hints
 import yaml
 
 from ..audio.data_transform import DataTransform
+from ..diffusion.grids import GRID_KINDS, NAMED_GRIDS, named_grid_steps
 from ..files import write_text_atomic  # noqa: F401  (re-exported: recipes and runs write with it)
 
 
@@ -124,8 +125,6 @@ class SampleConfig:
         recipe's own sampler at any step count; a named grid, which fixes its own step
         count, when no step count or exactly its own is asked for. Otherwise ``None`` (the
         method's default grid)."""
-        from ..diffusion.grids import named_grid_steps
-
         if self.grid is None or (method is not None and method != self.method):
             return None
         fixed = named_grid_steps(self.grid)
@@ -411,6 +410,9 @@ def validate_recipe(recipe: Recipe) -> None:
         raise RecipeError(f"optim.ema_decay must lie in [0, 1), got {recipe.optim.ema_decay}")
     if not 0.0 <= recipe.diffusion.class_dropout < 1.0:
         raise RecipeError(f"diffusion.class_dropout must lie in [0, 1), got {recipe.diffusion.class_dropout}")
+    grids = list(GRID_KINDS) + sorted(NAMED_GRIDS)
+    if recipe.sample.grid is not None and (not isinstance(recipe.sample.grid, str) or recipe.sample.grid not in grids):
+        raise RecipeError(f"sample.grid = {recipe.sample.grid!r}; choose one of {grids} or null (the sampler's own)")
     try:
         DataTransform.from_config(recipe.diffusion)
     except ValueError as err:
