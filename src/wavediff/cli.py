@@ -139,15 +139,15 @@ def _run_sample(args: argparse.Namespace) -> int:
         labels = torch.arange(args.num) % len(module.labels)  # cycle through the classes
     length = int(args.seconds * module.sample_rate)
     gen = torch.Generator().manual_seed(args.seed)
+    s = module.recipe.sample
     distilled = module.recipe.distill.method != "none"
     if distilled:
         if args.guidance is not None or args.method is not None or args.grid is not None:
             raise ValueError("a distilled student samples with its own method and grid (and guidance distilled "
                              "in); drop --method/--grid/--guidance")
         audio = sample_student(module, args.num, length, args.steps, class_label=labels, generator=gen)
-        grid = None
+        grid, fixed = None, None
     else:
-        s = module.recipe.sample
         grid = args.grid or s.grid_for(args.method, args.steps) or DEFAULT_GRID[args.method or s.method]
         fixed = named_grid_steps(grid)
         if fixed is not None and args.steps not in (None, fixed):
@@ -160,10 +160,9 @@ def _run_sample(args: argparse.Namespace) -> int:
         name = f"{i:03d}" + (f"_{module.labels[int(labels[i])]}" if labels is not None else "") + ".wav"
         save_audio(out / name, audio[i].float().cpu().clamp(-1, 1), module.sample_rate)
         files.append(name)
-    s = module.recipe.sample
     settings = {"checkpoint": str(args.checkpoint), "num": args.num, "seconds": args.seconds,
                 "sample_rate": module.sample_rate,
-                "steps": (None if distilled else named_grid_steps(grid)) or args.steps or s.steps,
+                "steps": fixed or args.steps or s.steps,
                 "method": "student" if distilled else (args.method or s.method), "grid": grid,
                 "guidance": None if labels is None or distilled else (args.guidance if args.guidance is not None else s.guidance),
                 "seed": args.seed, "labels": [module.labels[int(l)] for l in labels] if labels is not None else None,

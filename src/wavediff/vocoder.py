@@ -36,7 +36,7 @@ from .audio.io import READ_FORMATS, load_audio
 from .audio.mel import LogMel, MelConfig, MelConfigMismatch, check_mel, convert_log_mel
 from .diffusion import nfe as count_nfe
 from .diffusion import sample
-from .diffusion.grids import NAMED_GRIDS, step_grid
+from .diffusion.grids import named_grid_steps, step_grid
 
 MEL_FILE_SUFFIXES = (".npy", ".pt")
 NOISE_BLOCK = 4096
@@ -218,7 +218,7 @@ class Vocoder:
         asked, method = method, method or s.method
         if grid is None and logsnr_grid is None and f"{method}:{steps}" not in self.tuned_grids:
             grid = s.grid_for(asked, steps)  # the recipe's grid goes with the recipe's sampler
-        if steps is None and logsnr_grid is None and (grid is None or grid not in NAMED_GRIDS):
+        if steps is None and logsnr_grid is None and named_grid_steps(grid) is None:
             steps = s.steps
         kwargs = self._grid_kwargs(method, steps, grid, logsnr_grid)
         mel = self.prepare_mel(mel, convention=mel_convention).to(self.device)

@@ -39,6 +39,11 @@ def _diffwave6() -> Tensor:
 NAMED_GRIDS = {"diffwave6": _diffwave6}
 
 
+def grid_names() -> list[str]:
+    """Every grid a sampler accepts by name: the grid kinds, then the named grids."""
+    return list(GRID_KINDS) + sorted(NAMED_GRIDS)
+
+
 def named_grid_steps(name: str | None) -> int | None:
     """Step count fixed by the named grid ``name``; ``None`` for a grid kind or no grid."""
     return len(NAMED_GRIDS[name]()) if name in NAMED_GRIDS else None
@@ -87,5 +92,5 @@ def step_grid(schedule: Schedule, steps: int | None = None, kind: str = "uniform
         sigma = (s_max ** (1 / rho) + ramp * (s_min ** (1 / rho) - s_max ** (1 / rho))) ** rho
         finite = -2.0 * torch.log(sigma)
     else:
-        raise ValueError(f"unknown grid {kind!r}; choose one of {list(GRID_KINDS) + sorted(NAMED_GRIDS)}")
+        raise ValueError(f"unknown grid {kind!r}; choose one of {grid_names()}")
     return torch.cat([finite.to(torch.float64), torch.tensor([math.inf], dtype=torch.float64)])

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from ..diffusion import nfe as count_nfe
 from ..diffusion.distillation import sigma_range
-from ..diffusion.grids import GRID_KINDS, NAMED_GRIDS, named_grid_steps
+from ..diffusion.grids import grid_names, named_grid_steps
 from ..diffusion.samplers import DEFAULT_GRID, SAMPLERS
 from ..train.distill import distilled_info, sample_student
 from ..train.module import DiffusionModule, load_module
@@ -174,9 +174,8 @@ def check_method(spec: str) -> str:
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r} in --methods {spec!r}; choose from {list(SAMPLERS)}, "
                          f"optionally with a grid as sampler:grid (ddpm:uniform_logsnr)")
-    if grid and grid not in GRID_KINDS and grid not in NAMED_GRIDS:
-        raise ValueError(f"unknown grid {grid!r} in --methods {spec!r}; choose from "
-                         f"{list(GRID_KINDS) + sorted(NAMED_GRIDS)}")
+    if grid and grid not in grid_names():
+        raise ValueError(f"unknown grid {grid!r} in --methods {spec!r}; choose from {grid_names()}")
     return spec
 
 

@@ -18,7 +18,7 @@ from typing import Any, get_type_hints
 import yaml
 
 from ..audio.data_transform import DataTransform
-from ..diffusion.grids import GRID_KINDS, NAMED_GRIDS, named_grid_steps
+from ..diffusion.grids import grid_names, named_grid_steps
 from ..files import write_text_atomic  # noqa: F401  (re-exported: recipes and runs write with it)
 
 
@@ -410,7 +410,7 @@ def validate_recipe(recipe: Recipe) -> None:
         raise RecipeError(f"optim.ema_decay must lie in [0, 1), got {recipe.optim.ema_decay}")
     if not 0.0 <= recipe.diffusion.class_dropout < 1.0:
         raise RecipeError(f"diffusion.class_dropout must lie in [0, 1), got {recipe.diffusion.class_dropout}")
-    grids = list(GRID_KINDS) + sorted(NAMED_GRIDS)
+    grids = grid_names()
     if recipe.sample.grid is not None and (not isinstance(recipe.sample.grid, str) or recipe.sample.grid not in grids):
         raise RecipeError(f"sample.grid = {recipe.sample.grid!r}; choose one of {grids} or null (the sampler's own)")
     try:
