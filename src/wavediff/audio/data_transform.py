@@ -61,6 +61,11 @@ class DataTransform:
     def is_identity(self) -> bool:
         return self.data_scale == 1.0 and self.pre_emphasis == 0.0
 
+    @property
+    def x0_bound(self) -> float:
+        """Largest ``|x_0|`` that audio in [-1, 1] encodes to: ``data_scale * (1 + pre_emphasis)``."""
+        return self.data_scale * (1.0 + self.pre_emphasis)
+
     def encode(self, audio: Tensor) -> Tensor:
         """Audio ``(..., T)`` in [-1, 1] -> ``x_0`` (same shape, dtype and device;
         differentiable)."""

@@ -82,13 +82,13 @@ CONSISTENCY_METHODS = ("consistency_distillation", "consistency_training")
 # conditioning, consistency wrapper, multi-resolution STFT
 # ============================================================================================
 def bind_denoiser(net: nn.Module, parameterisation: str, conditioning: str, *, class_label: Tensor | None = None,
-                  mel: Tensor | None = None, guidance: float = 1.0) -> DenoiseFn:
+                  mel: Tensor | None = None, guidance: float = 1.0, clip_x0: float | None = None) -> DenoiseFn:
     """``(x_t, logsnr) -> x0_hat`` of ``net`` with its conditioning bound.
 
     ``conditioning``: ``none``, ``class`` (``class_label`` (B,); ``guidance`` != 1 applies
     classifier-free guidance with the network's null class) or ``mel`` (``mel`` (B, n_mels, F),
-    upsampled once for all calls)."""
-    den = Denoiser(net, parameterisation)
+    upsampled once for all calls); ``clip_x0`` clamps ``x0_hat`` (``DiffusionModule.x0_clip``)."""
+    den = Denoiser(net, parameterisation, clip_x0=clip_x0)
     if conditioning == "mel":
         if mel is None:
             raise ValueError("this model is mel-conditioned: pass mel=(B, n_mels, frames)")
@@ -231,7 +231,8 @@ class _StudentModule(DiffusionModule):
         if self.teacher_net is None:
             raise RuntimeError("this stage has no teacher")
         return bind_denoiser(self.teacher_net, self.teacher_parameterisation, self.conditioning,
-                             class_label=batch.get("label"), mel=batch.get("mel"), guidance=self.teacher_guidance)
+                             class_label=batch.get("label"), mel=batch.get("mel"), guidance=self.teacher_guidance,
+                             clip_x0=self.x0_clip(self.teacher_parameterisation))
 
     def _student_cond(self, batch: dict[str, Any]) -> dict[str, Any]:
         """Student conditioning: conditional-only (no label dropout: guidance is distilled in)."""
@@ -352,9 +353,10 @@ class ProgressiveDistillModule(_StudentModule):
         for cond, shape, real in self._validation_cases():
             z = torch.randn(shape, generator=gen, device=self.device)
             teacher = bind_denoiser(self.teacher_net, self.teacher_parameterisation, self.conditioning,
-                                    class_label=cond.get("label"), mel=cond.get("mel"), guidance=self.teacher_guidance)
+                                    class_label=cond.get("label"), mel=cond.get("mel"), guidance=self.teacher_guidance,
+                                    clip_x0=self.x0_clip(self.teacher_parameterisation))
             student = bind_denoiser(self.ema.model, param, self.conditioning, class_label=cond.get("label"),
-                                    mel=cond.get("mel"))
+                                    mel=cond.get("mel"), clip_x0=self.x0_clip(param))
             run = lambda fn, steps: sample(fn, shape, self.schedule, steps, "ddim", grid="uniform_t",  # noqa: E731
                                            x_init=z, device=self.device)
             decode = self.data_transform.decode
@@ -511,7 +513,8 @@ class ConsistencyModule(_StudentModule):
             if self.teacher_net is not None:
                 teacher = bind_denoiser(self.teacher_net, self.teacher_parameterisation, self.conditioning,
                                         class_label=cond.get("label"), mel=cond.get("mel"),
-                                        guidance=self.teacher_guidance)
+                                        guidance=self.teacher_guidance,
+                                        clip_x0=self.x0_clip(self.teacher_parameterisation))
                 ref = sample(teacher, shape, self.schedule, None, "heun", logsnr_grid=logsnr_from_sigma(ref_levels),
                              x_init=alpha_max * self.sigma_max * z, device=self.device)
                 ref = self.data_transform.decode(ref)
@@ -607,7 +610,8 @@ def sample_student(module: DiffusionModule, num: int, length: int, steps: int | 
     param = recipe.diffusion.parameterisation
     shape = (num, 1, length)
     if method == "progressive":
-        fn = bind_denoiser(net, param, recipe.model.conditioning, class_label=class_label, mel=mel)
+        fn = bind_denoiser(net, param, recipe.model.conditioning, class_label=class_label, mel=mel,
+                           clip_x0=module.x0_clip(param))
         x0 = sample(fn, shape, module.schedule, steps or recipe.sample.steps, "ddim", grid="uniform_t",
                     generator=generator, x_init=x_init, device=device)
         return module.data_transform.decode(x0)

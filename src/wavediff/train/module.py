@@ -202,7 +202,18 @@ class DiffusionModule(L.LightningModule):
     # -- inference ------------------------------------------------------------------------
     def denoiser(self, ema: bool = True) -> Denoiser:
         """``x0_hat = f(x_t, logsnr, **cond)`` from the EMA (default) or raw weights."""
-        return Denoiser(self.ema.model if ema else self.net, self.recipe.diffusion.parameterisation)
+        param = self.recipe.diffusion.parameterisation
+        return Denoiser(self.ema.model if ema else self.net, param, clip_x0=self.x0_clip(param))
+
+    def x0_clip(self, parameterisation: str) -> float | None:
+        """The clamp on ``x0_hat`` for a network predicting ``parameterisation`` in this
+        diffusion: the range audio in [-1, 1] encodes to, for eps-prediction; none for x0 and v.
+
+        eps-prediction gives ``x0_hat = (x_t - sigma eps_hat) / alpha``: at the noisy end of a
+        schedule (logsnr -15: 1 / alpha = 1800) the network's error is blown up into a first
+        ``x0_hat`` hundreds of times the data's size, which the deterministic samplers carry to
+        the end. x0 and v outputs are bounded by the network's own output."""
+        return self.data_transform.x0_bound if parameterisation == "eps" else None
 
     @torch.inference_mode()
     def generate(self, num: int, length: int, *, steps: int | None = None, method: str | None = None,
