@@ -136,6 +136,7 @@ class DenoiserConfig:
 PRESETS: Mapping[str, DenoiserConfig] = MappingProxyType(
     {
         # A few thousand samples per second of training on one CPU core: tests and demos.
+        # Receptive field 29 samples: spectral textures, not pitch (benchmarks/receptive_field.py).
         "tiny": DenoiserConfig(
             residual_layers=6, residual_channels=16, dilation_cycle=3, embedding_dim=64, mlp_dim=128
         ),
