@@ -54,3 +54,40 @@ def test_bad_options_are_refused_before_any_work(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "no CUDA device" in err and "use --device cpu" in err
     assert not out.exists()  # nothing written
+
+
+def test_model_chooses_the_teacher_network(tmp_path, capsys, monkeypatch):
+    from wavediff.cli import build_parser
+    from wavediff.eval.demo import run_demo
+    from wavediff.nn import PRESETS
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def timed(device, steps=8, model="tiny"):
+        seen["timed"] = model
+        return 0.5
+
+    def train(recipe, out, progress=True):
+        seen["trained"] = recipe.model.preset
+        raise Stop  # the teacher's recipe is all this test needs
+
+    monkeypatch.setattr("wavediff.eval.demo.time_teacher_step", timed)
+    monkeypatch.setattr("wavediff.train.run.train", train)
+    with pytest.raises(Stop):
+        run_demo(tmp_path / "demo", model="base")
+    assert seen == {"timed": "base", "trained": "base"}
+    printed = capsys.readouterr().out
+    assert "teacher network base: " in printed and "receptive field 6139 samples" in printed
+    # the command line offers every preset, and refuses others before any work
+    demo = next(a for a in build_parser()._subparsers._group_actions[0].choices["demo"]._actions if a.dest == "model")
+    assert demo.choices == list(PRESETS) and demo.default == "tiny"
+    with pytest.raises(SystemExit) as refused:
+        main(["demo", "--out", str(tmp_path / "other"), "--model", "huge"])
+    assert refused.value.code == 2
+    assert "invalid choice: 'huge'" in capsys.readouterr().err and not (tmp_path / "other").exists()
+    with pytest.raises(ValueError, match="unknown --model 'huge'"):
+        run_demo(tmp_path / "other", model="huge")
+    assert not (tmp_path / "other").exists()

@@ -83,16 +83,16 @@ def _recipe(values: dict[str, Any], data_root: Path, device: str, distill: dict[
     return recipe_from_dict(values)
 
 
-def time_teacher_step(device: str, steps: int = 8) -> float:
+def time_teacher_step(device: str, steps: int = 8, model: str = "tiny") -> float:
     """Seconds per teacher training step on this machine (a few plain PyTorch steps of the
-    demo network at the demo batch; Lightning adds a little, see STAGE_COST)."""
+    demo network, preset ``model``, at the demo batch; Lightning adds a little, see STAGE_COST)."""
     from ..data.demo import DEMO_CLASSES
     from ..diffusion import diffusion_loss, schedule_from_config, weighting_from_config
     from ..nn import build_denoiser
 
     d, diff = DEMO_TEACHER["data"], DEMO_TEACHER["diffusion"]
     classes = len(DEMO_CLASSES)
-    net = build_denoiser(DEMO_TEACHER["model"]["preset"], num_classes=classes).to(device)
+    net = build_denoiser(model, num_classes=classes).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
     sched = schedule_from_config(diff["schedule"])
     weighting = weighting_from_config(diff["weighting"])
@@ -127,9 +127,12 @@ def plan(minutes: float, seconds_per_step: float) -> DemoPlan:
 
 def run_demo(out: str | Path = "demo-out", device: str = "cpu", minutes: float = 5.0, *,
              num_clips: int = 32, steps: tuple[int, ...] = (1, 2, 4, 8, 16), progress: bool = True,
-             say: Callable[[str], None] = print) -> dict[str, Any]:
+             model: str = "tiny", say: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the demo pipeline into ``out``; returns the evaluation report (also written to
-    ``out/report/report.json``) with ``gallery`` set to the HTML page's path."""
+    ``out/report/report.json``) with ``gallery`` set to the HTML page's path.
+
+    ``model`` is the network preset of the teacher, which the students inherit: ``tiny``
+    (the demo recipe's, CPU-sized) or a larger one for a GPU."""
     from ..data.demo import DemoCorpusConfig, write_demo_corpus
     from ..train.distill import distill
     from ..train.run import train
@@ -145,6 +148,11 @@ def run_demo(out: str | Path = "demo-out", device: str = "cpu", minutes: float =
         raise ValueError(f"--minutes must be positive, got {minutes}")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError("--device cuda but no CUDA device is visible to torch; use --device cpu")
+    from ..nn import PRESETS, build_denoiser
+
+    if model not in PRESETS:
+        raise ValueError(f"unknown --model {model!r}; choose one of {list(PRESETS)}")
+    teacher_values = {**DEMO_TEACHER, "model": {**DEMO_TEACHER["model"], "preset": model}}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -163,14 +171,17 @@ def run_demo(out: str | Path = "demo-out", device: str = "cpu", minutes: float =
     done()
 
     done = stage("timing")
-    p = plan(minutes, time_teacher_step(device))
+    p = plan(minutes, time_teacher_step(device, model=model))
+    net = build_denoiser(model, num_classes=len(DemoCorpusConfig().classes))
+    say(f"teacher network {model}: {net.num_parameters() / 1e6:.2f}M parameters, receptive field "
+        f"{net.receptive_field} samples ({1000 * net.receptive_field / DEMO_TEACHER['data']['sample_rate']:.1f} ms)")
     say(f"{p.seconds_per_step * 1000:.0f} ms per training step here: teacher {p.teacher_steps} steps, "
         f"progressive 2 rounds x {p.round_steps} steps, consistency {p.consistency_steps} steps")
     done()
 
     done = stage(f"1/4 teacher ({p.teacher_steps} steps)")
     vals = max(p.teacher_steps // 2, 1)
-    teacher_recipe = _recipe(DEMO_TEACHER, data_root, device, max_steps=p.teacher_steps, val_every=vals,
+    teacher_recipe = _recipe(teacher_values, data_root, device, max_steps=p.teacher_steps, val_every=vals,
                              checkpoint_every=vals)
     teacher = train(teacher_recipe, out / "teacher", progress=progress)
     done()
@@ -195,7 +206,7 @@ def run_demo(out: str | Path = "demo-out", device: str = "cpu", minutes: float =
     gallery = write_gallery(out / "report", out / "gallery.html", title="wavediff demo: teacher vs students")
     done()
     total = time.perf_counter() - start
-    summary = {"plan": p.__dict__, "timings_s": timings, "total_s": total, "gallery": str(gallery)}
+    summary = {"plan": p.__dict__, "model": model, "timings_s": timings, "total_s": total, "gallery": str(gallery)}
     write_text_atomic(out / "demo.json", json.dumps(summary, indent=1))
     say("\n" + summary_table(report))
     say(f"\nfinished in {total / 60:.1f} min; open {gallery.resolve()} in a browser "
