@@ -134,6 +134,7 @@ def run_demo(out: str | Path = "demo-out", device: str = "cpu", minutes: float =
     ``model`` is the network preset of the teacher, which the students inherit: ``tiny``
     (the demo recipe's, CPU-sized) or a larger one for a GPU."""
     from ..data.demo import DemoCorpusConfig, write_demo_corpus
+    from ..nn import PRESETS, build_denoiser
     from ..train.distill import distill
     from ..train.run import train
     from .evaluate import EvalOptions, evaluate
@@ -148,8 +149,6 @@ def run_demo(out: str | Path = "demo-out", device: str = "cpu", minutes: float =
         raise ValueError(f"--minutes must be positive, got {minutes}")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError("--device cuda but no CUDA device is visible to torch; use --device cpu")
-    from ..nn import PRESETS, build_denoiser
-
     if model not in PRESETS:
         raise ValueError(f"unknown --model {model!r}; choose one of {list(PRESETS)}")
     teacher_values = {**DEMO_TEACHER, "model": {**DEMO_TEACHER["model"], "preset": model}}
