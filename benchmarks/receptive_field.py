@@ -46,16 +46,23 @@ def tone_share(x: torch.Tensor, period: int) -> torch.Tensor:
     return power[:, b - 1:b + 2].sum(1) / power.sum(1)
 
 
-def run(cycle: int, layers: int, steps: int, length: int, period: int, batch: int, seed: int) -> dict:
+#: the natural loss of each parameterisation: eps-MSE, x0-MSE (snr weighting), v-MSE
+NATURAL_WEIGHTING = {"eps": "eps", "x0": "snr", "v": "v"}
+
+
+def train_tone_denoiser(parameterisation: str = "v", cycle: int = 6, layers: int = 6, steps: int = 300,
+                        length: int = 512, period: int = 16, batch: int = 16, seed: int = 0) -> torch.nn.Module:
+    """The EMA weights (decay 0.99) of a ``tiny``-width denoiser with ``layers`` residual
+    layers and dilation cycle ``cycle``, trained ``steps`` Adam steps (lr 3e-3) on
+    :func:`tones` with ``parameterisation`` and its natural loss; in eval mode."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     net = build_denoiser("tiny", residual_layers=layers, dilation_cycle=cycle)
     ema = copy.deepcopy(net).requires_grad_(False)
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-    schedule, weighting = get_schedule("cosine"), get_weighting("v")
-    start = time.perf_counter()
+    schedule, weighting = get_schedule("cosine"), get_weighting(NATURAL_WEIGHTING[parameterisation])
     for step in range(steps):
-        out = diffusion_loss(net, tones(batch, length, period, gen), schedule, parameterisation="v",
+        out = diffusion_loss(net, tones(batch, length, period, gen), schedule, parameterisation=parameterisation,
                              weighting=weighting, time_sampling="stratified")
         opt.zero_grad()
         out.loss.backward()
@@ -63,10 +70,17 @@ def run(cycle: int, layers: int, steps: int, length: int, period: int, batch: in
         with torch.no_grad():
             for e, p in zip(ema.parameters(), net.parameters()):
                 e.lerp_(p, 1 - min(0.99, (1 + step) / (10 + step)))
+    return ema.eval()
+
+
+def run(cycle: int, layers: int, steps: int, length: int, period: int, batch: int, seed: int) -> dict:
+    start = time.perf_counter()
+    net = train_tone_denoiser("v", cycle, layers, steps, length, period, batch, seed)
     seconds = time.perf_counter() - start
     row = {"dilation_cycle": cycle, "layers": layers, "receptive_field": net.receptive_field,
            "train_steps": steps, "train_s": round(seconds, 1)}
-    den = Denoiser(ema.eval(), "v")
+    den = Denoiser(net, "v")
+    schedule = get_schedule("cosine")
     for method in ("ddim", "ddpm"):
         with torch.no_grad():
             x = sample(den, (16, 1, length), schedule, steps=16, method=method,

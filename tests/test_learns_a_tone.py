@@ -7,53 +7,35 @@ about 1 % of the sample's energy in the tone's FFT bins; a trained one most of i
 
 from __future__ import annotations
 
-import copy
+import importlib.util
 import math
+from pathlib import Path
 
 import pytest
 import torch
 
-from wavediff.diffusion import diffusion_loss, get_schedule, sample
+from wavediff.diffusion import get_schedule, sample
 from wavediff.diffusion.parameterisation import Denoiser
-from wavediff.diffusion.weighting import get_weighting
 from wavediff.nn import build_denoiser
 
+# one implementation of the tone, its training and its score: the receptive-field benchmark's
+_spec = importlib.util.spec_from_file_location(
+    "receptive_field", Path(__file__).resolve().parents[1] / "benchmarks" / "receptive_field.py")
+receptive_field = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(receptive_field)
+
 LENGTH, PERIOD = 512, 16
-#: the natural loss of each parameterisation: eps-MSE, x0-MSE (snr weighting), v-MSE
-LOSS = {"eps": "eps", "x0": "snr", "v": "v"}
 
 
-def tones(n: int, generator: torch.Generator) -> torch.Tensor:
-    phase = torch.rand(n, 1, generator=generator) * 2 * math.pi
-    return (math.sqrt(2.0) * torch.sin(2 * math.pi * torch.arange(LENGTH) / PERIOD + phase))[:, None]
+def train_tone_denoiser(parameterisation: str) -> torch.nn.Module:
+    net = receptive_field.train_tone_denoiser(parameterisation, cycle=6, layers=6, steps=300,
+                                              length=LENGTH, period=PERIOD)
+    assert net.receptive_field == 127
+    return net
 
 
 def tone_share(x: torch.Tensor) -> torch.Tensor:
-    """(B,) share of each clip's energy in the tone's FFT bin and its two neighbours."""
-    power = torch.fft.rfft(x[:, 0].double()).abs() ** 2
-    b = LENGTH // PERIOD
-    return power[:, b - 1:b + 2].sum(1) / power.sum(1)
-
-
-def train_tone_denoiser(parameterisation: str, steps: int = 300) -> torch.nn.Module:
-    torch.manual_seed(0)
-    gen = torch.Generator().manual_seed(0)
-    net = build_denoiser("tiny", residual_layers=6, dilation_cycle=6)
-    assert net.receptive_field == 127
-    ema = copy.deepcopy(net).requires_grad_(False)
-    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-    schedule, weighting = get_schedule("cosine"), get_weighting(LOSS[parameterisation])
-    for step in range(steps):
-        out = diffusion_loss(net, tones(16, gen), schedule, parameterisation=parameterisation,
-                             weighting=weighting, time_sampling="stratified")
-        opt.zero_grad()
-        out.loss.backward()
-        opt.step()
-        with torch.no_grad():
-            decay = min(0.99, (1 + step) / (10 + step))
-            for e, p in zip(ema.parameters(), net.parameters()):
-                e.lerp_(p, 1 - decay)
-    return ema.eval()
+    return receptive_field.tone_share(x, PERIOD)
 
 
 @pytest.mark.parametrize("parameterisation", ["v", "x0", "eps"])
