@@ -105,10 +105,16 @@ def test_vocoder_copy_synthesis_report(family, tmp_path):
     ckpt = train(recipe, tmp_path / "voc", progress=False)
     report = evaluate([ckpt], demo, tmp_path / "report",
                       EvalOptions(steps=[1, 2], num=3, seconds=0.2, methods=["ddim"], save_clips=3, progress=None))
-    assert report["kind"] == "vocoder" and len(report["rows"]) == 2
+    # the two model rows, then the Griffin-Lim baseline on the same mels (no network: NFE 0)
+    assert report["kind"] == "vocoder" and len(report["rows"]) == 3
+    gl = report["rows"][-1]
+    assert (gl["model"], gl["method"], gl["steps"], gl["nfe"]) == ("griffin-lim", "griffin_lim", 64, 0)
+    assert len(gl["audio"]) == 3 and any("Griffin-Lim" in n for n in report["notes"])
     for r in report["rows"]:
         assert set(r["metrics"]) == {"mrstft_distance", "mel_l1", "lsd"}
         assert all(np.isfinite(v) for v in r["metrics"].values())
+    # Griffin-Lim inverts the mel up to phase: its mel L1 is far below an untrained network's
+    assert gl["metrics"]["mel_l1"] < 0.5 * report["rows"][0]["metrics"]["mel_l1"]
     hop = 256
     ref, _ = sf.read(tmp_path / "report" / report["references"][0]["audio"])
     gen, _ = sf.read(tmp_path / "report" / report["rows"][0]["audio"][0])

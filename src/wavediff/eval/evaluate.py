@@ -38,6 +38,8 @@ import torch
 from torch import Tensor
 
 from ..audio.io import save_audio
+from ..audio.griffin_lim import DEFAULT_ITERATIONS as GRIFFIN_LIM_ITERATIONS
+from ..audio.griffin_lim import griffin_lim
 from ..audio.metrics import copy_synthesis_metrics, mrstft_distance
 from ..audio.plot import save_spectrogram_png
 from ..data.datasets import ClipDataset, ClipStore, SegmentDataset, check_items
@@ -308,6 +310,9 @@ def evaluate(checkpoints: Sequence[str | Path], data: str | Path, out: str | Pat
                      "metrics": metrics, "rtf": seconds / (num * length / sr),
                      "audio": wavs, "spectrograms": pngs, "settings": run.settings(opts.device)})
 
+    if kind == "vocoder":
+        rows.append(_griffin_lim_row(held, first.mel_config, sr, metric_names, out, opts, ref_titles=held.ids[:num]))
+
     if kind != "vocoder" and held.train_audio is not None and features is not None:
         # the same metrics for real training segments: the floor a perfect model reaches
         n = min(num, held.train_audio.shape[0])
@@ -326,6 +331,8 @@ def evaluate(checkpoints: Sequence[str | Path], data: str | Path, out: str | Pat
     notes = []
     if kind == "vocoder":
         notes.append("Copy synthesis: clip i of every row is a resynthesis of reference clip i from its mel.")
+        notes.append(f"{GRIFFIN_LIM}: Griffin-Lim ({GRIFFIN_LIM_ITERATIONS} iterations, no training) on the same "
+                     "mels, the baseline a neural vocoder must beat; its steps are iterations, its NFE 0.")
     else:
         notes.append(FEATURE_NOTE)
         notes.append("References are random held-out segments; generated clips share starting noise and "
@@ -355,6 +362,30 @@ def evaluate(checkpoints: Sequence[str | Path], data: str | Path, out: str | Pat
     write_text_atomic(out / "summary.md", summary_markdown(report))
     say(f"report written to {out}/report.json and {out}/summary.md")
     return report
+
+
+#: model name of the untrained baseline row of every vocoder report
+GRIFFIN_LIM = "griffin-lim"
+
+
+def _griffin_lim_row(held: HeldOut, mel_config: Any, sr: int, metric_names: list[str], out: Path,
+                     opts: EvalOptions, ref_titles: Sequence[str]) -> dict[str, Any]:
+    """The Griffin-Lim baseline (64 iterations, the same mels): the row a neural vocoder must
+    beat. Its ``nfe`` is 0 (no network); ``steps`` counts its iterations."""
+    assert held.mel is not None
+    t0 = time.perf_counter()
+    audio = griffin_lim(held.mel.float().cpu(), mel_config, length=held.audio.shape[-1],
+                        iterations=GRIFFIN_LIM_ITERATIONS, seed=opts.seed)[:, None]
+    seconds = time.perf_counter() - t0
+    audio = audio.clamp(-1, 1)
+    values = copy_synthesis_metrics(audio, held.audio, sr, metric_names, mel_config=mel_config)
+    wavs, pngs = _write_clips(out, f"audio/{GRIFFIN_LIM}", audio, sr, opts.save_clips,
+                              [f"Griffin-Lim {GRIFFIN_LIM_ITERATIONS} iterations: {t}" for t in ref_titles])
+    return {"model": GRIFFIN_LIM, "method": "griffin_lim", "steps": GRIFFIN_LIM_ITERATIONS, "nfe": 0,
+            "metrics": {k: _mean(v) for k, v in values.items()},
+            "rtf": seconds / (audio.shape[0] * audio.shape[-1] / sr), "audio": wavs, "spectrograms": pngs,
+            "settings": {"iterations": GRIFFIN_LIM_ITERATIONS, "momentum": 0.99, "mel_inversion": "nnls",
+                         "device": "cpu"}}
 
 
 def _json_default(value: Any) -> Any:

@@ -31,6 +31,8 @@ def _save(fig: Any, path: Path) -> Path:
 def _curves(rows: list[dict[str, Any]], key: Any) -> dict[str, list[tuple[int, float]]]:
     curves: dict[str, list[tuple[int, float]]] = {}
     for r in rows:
+        if r["nfe"] == 0:  # a baseline without a network (Griffin-Lim): drawn as a line
+            continue
         value = key(r)
         if value is None or not math.isfinite(value):
             continue
@@ -59,6 +61,10 @@ def plot_quality_vs_nfe(report: dict[str, Any], folder: Path) -> list[Path]:
                 ax.plot(x, y, marker="o", label=label)
             if name in baseline:
                 ax.axhline(baseline[name], color="gray", linestyle="--", linewidth=1, label="real data")
+            for r in rows:
+                value = r["metrics"].get(name)
+                if r["nfe"] == 0 and value is not None and math.isfinite(value):
+                    ax.axhline(value, color="black", linestyle=":", linewidth=1.2, label=r["model"])
             ax.set_xscale("log", base=2)
             better = {True: "higher is better", False: "lower is better"}.get(
                 info.get(name, {}).get("higher_is_better", False), "about 1 is right")

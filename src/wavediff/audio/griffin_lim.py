@@ -1,0 +1,115 @@
+"""Griffin-Lim mel inversion: the untrained baseline every neural vocoder must beat.
+
+Two stages, both in torch, with exactly the framing of the :class:`MelConfig` the mel was
+computed with (padding, window, centring, normalisation):
+
+1. :func:`mel_to_magnitude`: final mel features -> linear magnitude spectrogram, the
+   non-negative least-squares solution of ``fbank @ S = mel`` (pseudo-inverse start,
+   then multiplicative NNLS updates, which keep ``S >= 0``);
+2. :func:`griffin_lim`: the "fast" Griffin-Lim iteration (Perraudin et al., 2013; momentum
+   0.99, librosa's default) from seeded random phases: alternate between a signal whose
+   STFT has the target magnitude and the consistent STFT of that signal.
+
+``griffin_lim(log_mel(audio, cfg), cfg)`` therefore reconstructs ``audio`` up to phase.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .mel import MelConfig, _filters_f64, decompress_mel
+
+__all__ = ["DEFAULT_ITERATIONS", "griffin_lim", "mel_to_magnitude"]
+
+#: Iterations of :func:`griffin_lim` (as the baseline rows of vocoder reports use it).
+DEFAULT_ITERATIONS = 64
+_NNLS_ITERATIONS = 30
+_MOMENTUM = 0.99
+
+
+def mel_to_magnitude(features: torch.Tensor, cfg: MelConfig) -> torch.Tensor:
+    """Linear STFT magnitude whose mel is ``features``: ``(..., n_mels, F) -> (..., n_fft//2+1, F)``.
+
+    The features are first decompressed (log, floor and normalisation undone); for
+    ``power=2`` configs the result is still a magnitude (square root of the power).
+    Bins above ``fmax`` (no filter covers them) come out as 0.
+    """
+    mel = decompress_mel(features.double(), cfg)
+    _, fbank = _filters_f64(cfg)
+    mag = (torch.linalg.pinv(fbank) @ mel).clamp_min(0.0)
+    fbank_t = fbank.T
+    target = fbank_t @ mel
+    for _ in range(_NNLS_ITERATIONS):
+        mag = mag * target / (fbank_t @ (fbank @ mag) + 1e-12)
+    if cfg.power == 2.0:
+        mag = mag.clamp_min(0.0).sqrt()
+    return (mag * cfg.stft_scale()).float()
+
+
+def _overlap_add(frames: torch.Tensor, window: torch.Tensor, hop: int) -> torch.Tensor:
+    """Windowed overlap-add of ``(B, n_fft, N)`` frames, divided by the summed squared
+    window (where it is not ~0): the least-squares inverse of the STFT."""
+    batch, n_fft, count = frames.shape
+    total = (count - 1) * hop + n_fft
+    kernel = dict(output_size=(1, total), kernel_size=(1, n_fft), stride=(1, hop))
+    signal = F.fold(frames * window[:, None], **kernel).reshape(batch, total)
+    norm = F.fold(window.pow(2)[None, :, None].expand(1, n_fft, count).contiguous(), **kernel).reshape(1, total)
+    return signal / norm.clamp_min(1e-3)
+
+
+def griffin_lim(
+    features: torch.Tensor,
+    cfg: MelConfig,
+    *,
+    length: int | None = None,
+    iterations: int = DEFAULT_ITERATIONS,
+    seed: int = 0,
+) -> torch.Tensor:
+    """Waveform whose mel is about ``features``: ``(B, n_mels, F) -> (B, length)``.
+
+    Args:
+        features: final mel features in ``cfg``'s convention (as :func:`log_mel` gives).
+        cfg: the MelConfig of the features (its framing is inverted exactly).
+        length: samples of the output; default ``F * hop_length``.
+        iterations: Griffin-Lim iterations (64: the usual baseline).
+        seed: seed of the initial random phases (the result is deterministic).
+
+    Returns:
+        float32 audio in the units of the original waveform (not normalised).
+    """
+    if features.dim() != 3 or features.shape[1] != cfg.n_mels:
+        raise ValueError(f"expected mel features of shape (B, {cfg.n_mels}, frames), got {tuple(features.shape)}")
+    if iterations < 0:
+        raise ValueError(f"iterations must be >= 0, got {iterations}")
+    device = features.device
+    mag = mel_to_magnitude(features.cpu(), cfg).to(device)
+    frames = mag.shape[-1]
+    length = frames * cfg.hop_length if length is None else int(length)
+    window, _ = _filters_f64(cfg)
+    window = F.pad(window.float(), ((cfg.n_fft - cfg.win_length) // 2, (cfg.n_fft - cfg.win_length + 1) // 2))
+    window = window.to(device)
+    pad = cfg.pad
+
+    def to_audio(spec: torch.Tensor) -> torch.Tensor:
+        signal = _overlap_add(torch.fft.irfft(spec, n=cfg.n_fft, dim=1), window, cfg.hop_length)
+        signal = signal[:, pad : pad + length]
+        return F.pad(signal, (0, length - signal.shape[-1]))
+
+    def to_spec(audio: torch.Tensor) -> torch.Tensor:
+        padded = F.pad(audio[:, None], (pad, pad), mode=cfg.pad_mode)[:, 0] if pad else audio
+        spec = torch.stft(padded, cfg.n_fft, cfg.hop_length, cfg.n_fft, window, center=False, return_complex=True)
+        return spec[..., :frames]
+
+    gen = torch.Generator().manual_seed(seed)
+    phase = torch.rand(mag.shape, generator=gen).to(device) * (2 * math.pi)
+    audio = to_audio(mag * torch.exp(1j * phase))
+    previous = None
+    for _ in range(iterations):
+        spec = to_spec(audio)
+        accelerated = spec if previous is None else spec + _MOMENTUM * (spec - previous)
+        previous = spec
+        audio = to_audio(mag * torch.exp(1j * torch.angle(accelerated)))
+    return audio
