@@ -10,6 +10,7 @@ from exact_denoisers import GaussianMixture, gaussian
 from wavediff.diffusion import (
     SAMPLERS,
     classifier_free_guidance,
+    default_grid,
     encode,
     from_x0,
     get_schedule,
@@ -112,7 +113,7 @@ def test_encode_decode_round_trip(dist, steps, tol):
     z = encode(dist.denoise, x0, SCHED, steps, "heun")
     # the encoding is (nearly) standard normal noise
     assert abs(float(z.std()) - 1.0) < 0.1
-    x_rec = sample(dist.denoise, x0.shape, SCHED, steps, "heun", x_init=z, dtype=torch.float64)
+    x_rec = sample(dist.denoise, x0.shape, SCHED, steps, "heun", grid="karras", x_init=z, dtype=torch.float64)
     assert float((x_rec - x0).abs().max()) < tol
 
 
@@ -169,3 +170,30 @@ def test_classifier_free_guidance():
     assert float(x3[lab == 0].std()) < 0.09
     with pytest.raises(ValueError, match="same keys"):
         classifier_free_guidance(denoise, 2.0, {"class_label": labels}, {})
+
+
+# Largest miss of the mixture's statistics each schedule allows at 16 steps on its default
+# grids (benchmarks/sampling_grids.py: linear_beta and edm have a floor of about 0.05 and 0.02
+# from where their grids start, whatever the grid).
+DEFAULT_GRID_TOLERANCE = {"cosine": 0.12, "linear_beta": 0.08, "edm": 0.1}
+
+
+@pytest.mark.parametrize("schedule", sorted(DEFAULT_GRID_TOLERANCE))
+def test_default_grids_reproduce_the_mixture(schedule):
+    """The grid a sampler uses by default reproduces a two-Gaussian mixture at 12-16 steps
+    on every schedule, and is at least as good as every other grid kind at 16 steps."""
+    sched = get_schedule(schedule)
+    left = 0.3 + 0.7 * 0.5 * math.erfc(0.5 / 0.2 / math.sqrt(2))
+
+    def miss(method, steps, grid=None):
+        x = sample(MIX.denoise, SHAPE, sched, steps, method, grid=grid, generator=torch.Generator().manual_seed(1),
+                   dtype=torch.float64)
+        return max(abs(float((x < 0).double().mean()) - left), abs(float(x.mean()) - MIX.mean),
+                   abs(float(x.std()) - math.sqrt(MIX.var)))
+
+    for method in SAMPLERS:
+        chosen = default_grid(method, sched)
+        errors = {steps: miss(method, steps) for steps in (12, 16)}
+        assert errors[16] < DEFAULT_GRID_TOLERANCE[schedule], (method, chosen, errors)
+        others = {g: miss(method, 16, g) for g in ("uniform_t", "uniform_logsnr", "karras") if g != chosen}
+        assert errors[16] <= min(others.values()) * 1.5 + 0.01, (method, chosen, errors, others)

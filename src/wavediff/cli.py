@@ -116,7 +116,7 @@ def _run_sample(args: argparse.Namespace) -> int:
 
     from .audio.io import save_audio
     from .diffusion.grids import named_grid_steps
-    from .diffusion.samplers import DEFAULT_GRID
+    from .diffusion.samplers import default_grid
     from .train.config import write_text_atomic
     from .train.distill import sample_student
     from .train.module import load_module
@@ -148,7 +148,8 @@ def _run_sample(args: argparse.Namespace) -> int:
         audio = sample_student(module, args.num, length, args.steps, class_label=labels, generator=gen)
         grid, fixed = None, None
     else:
-        grid = args.grid or s.grid_for(args.method, args.steps) or DEFAULT_GRID[args.method or s.method]
+        grid = args.grid or s.grid_for(args.method, args.steps) or default_grid(args.method or s.method,
+                                                                                  module.schedule)
         fixed = named_grid_steps(grid)
         if fixed is not None and args.steps not in (None, fixed):
             raise ValueError(f"--grid {grid} has {fixed} steps: drop --steps or pass --steps {fixed}")

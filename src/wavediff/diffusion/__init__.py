@@ -18,7 +18,7 @@ from .parameterisation import (
     target,
     to_x0_eps,
 )
-from .samplers import DEFAULT_GRID, SAMPLERS, encode, nfe, sample
+from .samplers import DEFAULT_GRID, SAMPLERS, default_grid, encode, nfe, sample
 from .schedules import (
     SCHEDULES,
     CosineSchedule,
@@ -35,7 +35,7 @@ from .time_sampling import TIME_SAMPLERS, sample_time
 from .weighting import WEIGHTINGS, Weighting, get_weighting, weighting_from_config
 
 __all__ = [
-    "CosineSchedule", "DEFAULT_GRID", "DIFFWAVE_FAST_BETAS", "Denoiser", "DiffusionLoss",
+    "CosineSchedule", "DEFAULT_GRID", "default_grid", "DIFFWAVE_FAST_BETAS", "Denoiser", "DiffusionLoss",
     "EDMSchedule", "GRID_KINDS", "LinearBetaSchedule", "NAMED_GRIDS", "PARAMETERISATIONS",
     "SAMPLERS", "SCHEDULES", "Schedule", "TIME_SAMPLERS", "WEIGHTINGS", "Weighting",
     "alpha_sigma_from_logsnr", "bin_by_logsnr", "bin_labels", "classifier_free_guidance",

@@ -19,7 +19,7 @@ from torch import Tensor
 from ..diffusion import nfe as count_nfe
 from ..diffusion.distillation import sigma_range
 from ..diffusion.grids import grid_names, named_grid_steps
-from ..diffusion.samplers import DEFAULT_GRID, SAMPLERS
+from ..diffusion.samplers import SAMPLERS, default_grid
 from ..train.distill import distilled_info, sample_student
 from ..train.module import DiffusionModule, load_module
 
@@ -132,7 +132,7 @@ class Run:
         out: dict[str, Any] = {"checkpoint": str(self.model.checkpoint(self.steps)), "sampler": self.sampler,
                                "steps": self.steps}
         if self.model.kind == "plain":
-            out["grid"] = self.grid or s.grid_for(self.sampler, self.steps) or DEFAULT_GRID.get(self.sampler, "karras")
+            out["grid"] = self.grid or s.grid_for(self.sampler, self.steps) or default_grid(self.sampler, module.schedule)
             if module.conditioning == "class":
                 out["guidance"] = s.guidance
         elif self.model.kind == "progressive":

@@ -1,0 +1,61 @@
+"""Which step grid should each sampler use by default, on each schedule?
+
+On a two-Gaussian mixture whose exact denoiser E[x0 | x_t] is known in closed form
+(``tests/exact_denoisers.py``), every sampler runs at 8, 12 and 16 steps on every grid
+kind and every schedule; the error is the largest miss of the mixture's statistics (the
+weight of the left mode, the mean and the standard deviation). The defaults in
+``wavediff.diffusion.samplers`` (``default_grid``) are the grids with the smallest error
+summed over the step counts; the test ``test_default_grids_reproduce_the_mixture`` pins them.
+
+    python benchmarks/sampling_grids.py
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from exact_denoisers import GaussianMixture  # noqa: E402
+
+from wavediff.diffusion import SAMPLERS, get_schedule, sample  # noqa: E402
+from wavediff.diffusion.samplers import default_grid  # noqa: E402
+
+MIX = GaussianMixture([0.3, 0.7], [-0.6, 0.5], [0.1, 0.2])
+SCHEDULES = {"cosine": {}, "linear_beta": {}, "edm": {}}
+GRIDS = ("uniform_t", "uniform_logsnr", "karras")
+STEPS = (8, 12, 16)
+SHAPE = (2000, 1, 8)
+
+
+def mixture_error(x: torch.Tensor) -> float:
+    """Largest miss of P(x < 0), the mean and the standard deviation of ``MIX``."""
+    left = 0.3 + 0.7 * 0.5 * math.erfc(0.5 / 0.2 / math.sqrt(2))
+    return max(abs(float((x < 0).double().mean()) - left), abs(float(x.mean()) - MIX.mean),
+               abs(float(x.std()) - math.sqrt(MIX.var)))
+
+
+def error(schedule_name: str, method: str, grid: str, steps: int, seed: int = 1) -> float:
+    schedule = get_schedule(schedule_name, **SCHEDULES[schedule_name])
+    x = sample(MIX.denoise, SHAPE, schedule, steps, method, grid=grid, generator=torch.Generator().manual_seed(seed),
+               dtype=torch.float64)
+    return mixture_error(x)
+
+
+def main() -> None:
+    print("| schedule | sampler | " + " | ".join(f"{g} (8/12/16 steps)" for g in GRIDS) + " | best | default |")
+    print("| --- | --- | " + " | ".join("---" for _ in GRIDS) + " | --- | --- |")
+    for name in SCHEDULES:
+        for method in SAMPLERS:
+            errors = {g: [error(name, method, g, s) for s in STEPS] for g in GRIDS}
+            best = min(GRIDS, key=lambda g: sum(errors[g]))
+            cells = [" / ".join(f"{e:.3f}" for e in errors[g]) for g in GRIDS]
+            print(f"| {name} | {method} | " + " | ".join(cells) + f" | {best} | {default_grid(method, name)} |",
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
