@@ -6,14 +6,21 @@
 """
 
 from .conditioners import ClassEmbedding, Conditioning, MelUpsampler, factorize_hop
-from .config import PRESETS, DenoiserConfig
-from .diffwave import DiffWave, ResidualLayer, build_denoiser
+from .build import Network, build_denoiser, build_network
+from .config import PRESETS, DenoiserConfig, SpectralConfig, network_config_from_dict
+from .diffwave import DiffWave, ResidualLayer
+from .spectral import SpectralDenoiser
 from .embeddings import LogSNRFourierFeatures, NoiseLevelEmbedding
 
 __all__ = [
     "build_denoiser",
+    "build_network",
+    "network_config_from_dict",
+    "Network",
     "DiffWave",
     "DenoiserConfig",
+    "SpectralConfig",
+    "SpectralDenoiser",
     "PRESETS",
     "Conditioning",
     "ResidualLayer",

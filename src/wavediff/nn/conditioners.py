@@ -232,12 +232,16 @@ class Conditioning:
         frames: number of mel frames ``F`` the features came from.
         hop: samples per frame.
         class_embedding: ``(B, mlp_dim)`` class vectors, or ``None``.
+        prior_power: ``(B, bins, frames)`` power per STFT bin implied by the mel (the
+            spectral denoiser's Wiener prior), or ``None``. The spectral denoiser keeps
+            ``mel_features`` at mel frame rate, ``(B, mel_bins, frames)``.
     """
 
     mel_features: Tensor | None = None
     frames: int | None = None
     hop: int | None = None
     class_embedding: Tensor | None = None
+    prior_power: Tensor | None = None
 
     @property
     def batch_size(self) -> int | None:
@@ -265,4 +269,5 @@ class Conditioning:
             self,
             mel_features=None if self.mel_features is None else self.mel_features.to(*args, **kwargs),
             class_embedding=None if self.class_embedding is None else self.class_embedding.to(*args, **kwargs),
+            prior_power=None if self.prior_power is None else self.prior_power.to(*args, **kwargs),
         )

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Mapping
 
-__all__ = ["DenoiserConfig", "PRESETS"]
+__all__ = ["DenoiserConfig", "NetworkConfig", "PRESETS", "SpectralConfig", "network_config_from_dict"]
 
 
-def _check_int(name: str, value: Any, minimum: int) -> None:
+def _check_int(name: str, value: Any, minimum: int, owner: str = "DenoiserConfig") -> None:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"DenoiserConfig.{name} must be an int, got {value!r} ({type(value).__name__})")
+        raise ValueError(f"{owner}.{name} must be an int, got {value!r} ({type(value).__name__})")
     if value < minimum:
-        raise ValueError(f"DenoiserConfig.{name} must be >= {minimum}, got {value}")
+        raise ValueError(f"{owner}.{name} must be >= {minimum}, got {value}")
 
 
 @dataclass(frozen=True)
@@ -132,8 +132,133 @@ class DenoiserConfig:
         return self.from_dict({**self.to_dict(), **changes})
 
 
+_PRIORS = ("wiener", "none")
+_PARAMETERISATIONS = ("x0", "eps", "v")
+
+
+@dataclass(frozen=True)
+class SpectralConfig:
+    """Architecture of a :class:`SpectralDenoiser` (stored in checkpoints via :meth:`to_dict`).
+
+    Attributes:
+        architecture: always ``"spectral"`` (tells checkpoints which network to build).
+        n_fft: STFT size of the network's frames (samples); ``n_fft // 2 + 1`` bins.
+        stft_hop: samples between the network's frames.
+        channels: width of the frame-rate stack.
+        blocks: number of ConvNeXt blocks.
+        kernel_size: depthwise kernel over frames (odd).
+        expansion: width factor of each block's pointwise MLP.
+        taps: complex filter taps over neighbouring frames in the output head (odd; 1 is a
+            complex mask).
+        embedding_dim, mlp_dim: Fourier features of ``logsnr`` and the embedding width.
+        mel_bins, hop: mel channels and samples per mel frame (``mel_bins=None``: no mel).
+        mel_offset, mel_scale: the network sees ``(mel - mel_offset) / mel_scale``.
+        num_classes: class conditioning (``None``: none); index ``num_classes`` is the null class.
+        prior: ``"wiener"`` (the mel's Gaussian posterior mean as the base estimate; needs
+            ``mel_config``) or ``"none"``.
+        mel_config: ``MelConfig.to_dict()`` of the conditioning mel (for the prior).
+        data_scale, pre_emphasis: the recipe's audio -> ``x_0`` map (for the prior's power).
+        parameterisation: what ``forward`` returns: ``x0``, ``eps`` or ``v``.
+    """
+
+    architecture: str = "spectral"
+    n_fft: int = 512
+    stft_hop: int = 128
+    channels: int = 256
+    blocks: int = 8
+    kernel_size: int = 7
+    expansion: int = 3
+    taps: int = 1
+    embedding_dim: int = 64
+    mlp_dim: int = 256
+    mel_bins: int | None = None
+    hop: int = 256
+    mel_offset: float = 0.0
+    mel_scale: float = 1.0
+    num_classes: int | None = None
+    prior: str = "wiener"
+    mel_config: dict[str, Any] | None = None
+    data_scale: float = 1.0
+    pre_emphasis: float = 0.0
+    parameterisation: str = "x0"
+    in_channels: int = 1
+    out_channels: int = 1
+
+    def __post_init__(self) -> None:
+        if self.architecture != "spectral":
+            raise ValueError(f"SpectralConfig.architecture must be 'spectral', got {self.architecture!r}")
+        for name, minimum in (("n_fft", 8), ("stft_hop", 1), ("channels", 1), ("blocks", 0), ("kernel_size", 1),
+                              ("expansion", 1), ("taps", 1), ("embedding_dim", 2), ("mlp_dim", 1), ("hop", 1)):
+            _check_int(name, getattr(self, name), minimum, "SpectralConfig")
+        if self.n_fft % 2:
+            raise ValueError(f"SpectralConfig.n_fft must be even, got {self.n_fft}")
+        if self.stft_hop > self.n_fft // 2:
+            raise ValueError(f"SpectralConfig.stft_hop ({self.stft_hop}) must be at most n_fft / 2 ({self.n_fft // 2})")
+        if self.kernel_size % 2 == 0 or self.taps % 2 == 0:
+            raise ValueError(f"kernel_size and taps must be odd, got {self.kernel_size} and {self.taps}")
+        if self.embedding_dim % 2:
+            raise ValueError(f"SpectralConfig.embedding_dim must be even, got {self.embedding_dim}")
+        if self.mel_bins is not None:
+            _check_int("mel_bins", self.mel_bins, 1, "SpectralConfig")
+        if self.num_classes is not None:
+            _check_int("num_classes", self.num_classes, 1, "SpectralConfig")
+        if not self.mel_scale > 0:
+            raise ValueError(f"mel_scale must be positive, got {self.mel_scale}")
+        if self.prior not in _PRIORS:
+            raise ValueError(f"SpectralConfig.prior must be one of {_PRIORS}, got {self.prior!r}")
+        if self.parameterisation not in _PARAMETERISATIONS:
+            raise ValueError(f"SpectralConfig.parameterisation must be one of {_PARAMETERISATIONS}, "
+                             f"got {self.parameterisation!r}")
+        if self.in_channels != 1 or self.out_channels != 1:
+            raise ValueError("the spectral denoiser is mono: in_channels and out_channels must be 1")
+        if not self.data_scale > 0 or not 0.0 <= self.pre_emphasis < 1.0:
+            raise ValueError(f"data_scale must be > 0 and pre_emphasis in [0, 1), got {self.data_scale}, "
+                             f"{self.pre_emphasis}")
+        if self.uses_prior and self.mel_config is None:
+            raise ValueError("prior='wiener' with a mel needs mel_config (the MelConfig of the conditioning mel)")
+
+    @property
+    def uses_prior(self) -> bool:
+        """Whether the Wiener estimate from the mel is the network's base estimate."""
+        return self.prior == "wiener" and self.mel_bins is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python dictionary of every field (YAML/JSON friendly)."""
+        out = dataclasses.asdict(self)
+        if out["mel_config"] is not None:
+            out["mel_config"] = dict(out["mel_config"])
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "SpectralConfig":
+        """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError``."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"SpectralConfig.from_dict expects a mapping, got {type(data).__name__}")
+        valid = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(str(k) for k in data if k not in valid)
+        if unknown:
+            raise ValueError(f"unknown SpectralConfig key(s): {', '.join(unknown)}; valid keys are: {', '.join(valid)}")
+        return cls(**dict(data))
+
+    def replace(self, **changes: Any) -> "SpectralConfig":
+        """Copy with some fields changed (unknown names raise ``ValueError``)."""
+        return self.from_dict({**self.to_dict(), **changes})
+
+
+NetworkConfig = DenoiserConfig | SpectralConfig
+
+
+def network_config_from_dict(data: Mapping[str, Any]) -> NetworkConfig:
+    """The config a checkpoint stored: a :class:`SpectralConfig` when its ``architecture``
+    is ``"spectral"``, else a :class:`DenoiserConfig` (DiffWave, also for checkpoints
+    written before there was a choice)."""
+    if isinstance(data, Mapping) and data.get("architecture") == "spectral":
+        return SpectralConfig.from_dict(data)
+    return DenoiserConfig.from_dict(data)
+
+
 # Presets describe the architecture without conditioning; build_denoiser adds mel/class.
-PRESETS: Mapping[str, DenoiserConfig] = MappingProxyType(
+PRESETS: Mapping[str, NetworkConfig] = MappingProxyType(
     {
         # A few thousand samples per second of training on one CPU core: tests and demos.
         # Receptive field 29 samples: spectral textures, not pitch (benchmarks/receptive_field.py).
@@ -144,5 +269,9 @@ PRESETS: Mapping[str, DenoiserConfig] = MappingProxyType(
         "base": DenoiserConfig(residual_layers=30, residual_channels=64, dilation_cycle=10),
         # DiffWave "large" width.
         "large": DenoiserConfig(residual_layers=30, residual_channels=128, dilation_cycle=10),
+        # Frame-rate STFT network with a Wiener prior from the mel (wavediff.nn.spectral):
+        # receptive field about 0.45 s at 16 kHz for 29k multiply-accumulates per sample.
+        # The CPU vocoder of the demo.
+        "spectral": SpectralConfig(),
     }
 )

@@ -28,11 +28,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .conditioners import ClassEmbedding, Conditioning, MelUpsampler, factorize_hop
-from .config import PRESETS, DenoiserConfig
+from .config import DenoiserConfig
 from .embeddings import NoiseLevelEmbedding
 from .fast import fast_forward
 
-__all__ = ["DiffWave", "ResidualLayer", "build_denoiser"]
+__all__ = ["DiffWave", "ResidualLayer"]
 
 _INV_SQRT2 = 1.0 / math.sqrt(2.0)
 
@@ -413,31 +413,3 @@ class DiffWave(nn.Module):
         if self.mel_upsampler is not None:
             total += self.mel_upsampler.macs_per_frame(c.mel_bins) / c.hop
         return float(total)
-
-
-def build_denoiser(
-    preset: str = "base",
-    mel_bins: int | None = None,
-    hop: int = 256,
-    num_classes: int | None = None,
-    **overrides: Any,
-) -> DiffWave:
-    """Build a :class:`DiffWave` from a named preset.
-
-    Args:
-        preset: one of :data:`PRESETS` (``"tiny"``, ``"base"``, ``"large"``).
-        mel_bins: mel bins for vocoder conditioning; ``None`` = no mel conditioning.
-        hop: audio samples per mel frame.
-        num_classes: number of classes for class conditioning; ``None`` = none.
-        **overrides: any other :class:`DenoiserConfig` field (e.g. ``residual_layers=20``).
-
-    Example:
-        ``build_denoiser("base", mel_bins=80, hop=256)`` is DiffWave base as a vocoder.
-
-    Raises:
-        ValueError: unknown preset or unknown / invalid field.
-    """
-    if preset not in PRESETS:
-        raise ValueError(f"unknown denoiser preset {preset!r}; available presets: {', '.join(PRESETS)}")
-    config = PRESETS[preset].replace(mel_bins=mel_bins, hop=hop, num_classes=num_classes, **overrides)
-    return DiffWave(config)

@@ -28,7 +28,7 @@ from ..diffusion import (
 )
 from ..diffusion.parameterisation import eps_mse_factor, expand_like, target
 from ..diffusion.schedules import alpha_sigma_from_logsnr
-from ..nn import DenoiserConfig, DiffWave
+from ..nn import build_network
 from .config import Recipe, recipe_from_dict
 from .ema import EMA
 
@@ -40,7 +40,7 @@ class NonFiniteLossError(RuntimeError):
 
 
 class DiffusionModule(L.LightningModule):
-    """Continuous-time diffusion training of a ``wavediff.nn.DiffWave`` denoiser.
+    """Continuous-time diffusion training of a ``wavediff.nn`` denoiser (DiffWave or spectral).
 
     Args:
         recipe: the run's recipe as a dict (``Recipe.to_dict()``).
@@ -59,7 +59,7 @@ class DiffusionModule(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.recipe: Recipe = recipe_from_dict(recipe)
-        self.net = DiffWave(DenoiserConfig.from_dict(model_config))
+        self.net = build_network(model_config)
         self.ema = EMA(self.net, self.recipe.optim.ema_decay)
         self.schedule = schedule_from_config(self.recipe.diffusion.schedule)
         self.weighting = weighting_from_config(self.recipe.diffusion.weighting)

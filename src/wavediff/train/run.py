@@ -21,9 +21,10 @@ from pathlib import Path
 import lightning as L
 from torch.utils.data import DataLoader
 
+from ..audio.data_transform import DataTransform
 from ..audio.mel import MelConfig, nominal_range
 from ..data.datasets import ClipDataset, ClipStore, SegmentDataset, StepSampler, check_items, collate_clips
-from ..nn import build_denoiser
+from ..nn import PRESETS, SpectralConfig, build_denoiser
 from .callbacks import AtomicCheckpointIO, SampleWriter, Throughput
 from .config import Recipe, RecipeError, write_text_atomic
 from .module import DiffusionModule
@@ -133,6 +134,15 @@ def build_module(recipe: Recipe, sample_rate: int, mel: MelConfig | None, labels
         lo, hi = nominal_range(mel)
         overrides.setdefault("mel_offset", (lo + hi) / 2)
         overrides.setdefault("mel_scale", (hi - lo) / 2)
+    if isinstance(PRESETS.get(recipe.model.preset), SpectralConfig):
+        # the spectral network predicts x0 itself and returns the recipe's parameterisation;
+        # its Wiener prior needs the mel's filter bank and the audio -> x_0 map
+        transform = DataTransform.from_config(recipe.diffusion)
+        overrides.setdefault("parameterisation", recipe.diffusion.parameterisation)
+        overrides.setdefault("data_scale", transform.data_scale)
+        overrides.setdefault("pre_emphasis", transform.pre_emphasis)
+        if mel is not None:
+            overrides.setdefault("mel_config", mel.to_dict())
     net = build_denoiser(recipe.model.preset, mel_bins=mel.n_mels if mel else None,
                          hop=mel.hop_length if mel else 256,
                          num_classes=len(labels) if labels else None, **overrides)

@@ -1,0 +1,338 @@
+"""Spectral denoiser: a frame-rate network on the STFT of ``x_t``, with a Wiener prior.
+
+Why: a waveform denoiser must see a whole pitch period (60-250 samples for speech, more
+for low notes) before it can make harmonics, and DiffWave's dilated stacks pay for that
+receptive field at every audio sample. This network works on STFT frames instead
+(``stft_hop`` samples apart), so each position sees ``n_fft`` samples and a stack of
+frame convolutions sees hundreds of milliseconds, at a fraction of the cost per sample.
+
+Layout (all at frame rate):
+
+* ``X = STFT(x_t) / sqrt(sum w^2)`` (periodic Hann window ``n_fft``, hop ``stft_hop``,
+  centred frames), so unit-variance white noise has unit-variance coefficients;
+* input features per frame: ``Re X``, ``Im X``, ``log |X|^2``, the per-bin signal-to-noise
+  ratio of the prior ``log(alpha^2 P / sigma^2)`` and the mel features, interpolated to
+  the frame centres; a 1x1 convolution to ``channels``;
+* ``blocks`` ConvNeXt blocks: depthwise convolution over frames (``kernel_size``), layer
+  norm over channels, FiLM from the noise-level (+ class) embedding, pointwise MLP
+  (``expansion``), residual;
+* output head (zero-initialised): a complex residual ``R`` and ``taps`` complex filter
+  coefficients ``C_j`` per bin and frame, applied to the neighbouring frames of the
+  normalised input ``U = X / sqrt(alpha^2 P + sigma^2)`` ("deep filtering"), scaled by the
+  prior's posterior standard deviation and added to its posterior mean:
+
+      X0_hat = alpha P / (alpha^2 P + sigma^2) X
+               + sqrt(P sigma^2 / (alpha^2 P + sigma^2)) (R + sum_j C_j U[frame + j])
+      x0_hat = ISTFT(X0_hat)
+
+* ``P`` is the power that the mel implies for each STFT bin of ``x_0`` (non-negative
+  least squares through the mel filter bank, rescaled by the data transform): under a
+  Gaussian model of ``x_0`` with that power, the first term is the exact posterior mean
+  ``E[x_0 | x_t]``. So an untrained vocoder already gives noise with the spectral envelope
+  of the mel, and training learns only what a Gaussian cannot do: harmonics, phase
+  coherence, transients. Without a mel (or with ``prior="none"``) ``P = 1``: the
+  unit-variance preconditioning of EDM (Karras et al., 2022), per bin.
+* The scaling keeps every input at unit variance and every output correction in units
+  of the remaining uncertainty, at every noise level: a correction never has to be
+  learned to within ``sigma`` at the clean end, where the v / eps losses would magnify it.
+
+The network predicts ``x0_hat``; :attr:`SpectralConfig.parameterisation` says which
+quantity (``x0``, ``eps`` or ``v``) ``forward`` returns, computed exactly from
+``x0_hat``, ``x_t`` and ``logsnr``, so it plugs into any objective and sampler.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .conditioners import ClassEmbedding, Conditioning, check_frame_count
+from .config import SpectralConfig
+from .embeddings import NoiseLevelEmbedding
+
+__all__ = ["SpectralDenoiser"]
+
+_NNLS_ITERATIONS = 10
+# power floor of the prior (normalised units): keeps the Wiener gain and the input scaling finite in silence
+_POWER_FLOOR = 1e-8
+# neighbourhood (network bins, mel frames on each side) and gain of the prior's peak cover
+# (measured on speech: the largest per-example loss of an untrained vocoder at high SNR
+# drops from 550 to 1.4 over 900 training batches; benchmarks/vocoder_cpu.py)
+_SPREAD_BINS = 4
+_SPREAD_FRAMES = 1
+_PRIOR_GAIN = 2.0
+
+
+class _ChannelNorm(nn.Module):
+    """Layer norm over channels at each frame: ``(B, C, N) -> (B, C, N)``. Per frame, so
+    the output at one frame never depends on distant frames (chunked vocoding stays exact)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.norm(x.transpose(1, 2)).transpose(1, 2)
+
+
+class _Block(nn.Module):
+    """ConvNeXt block with FiLM: ``x + MLP(FiLM(norm(dwconv(x))))``; the last layer is
+    zero-initialised so a new block is the identity."""
+
+    def __init__(self, channels: int, kernel_size: int, expansion: int, embedding_dim: int) -> None:
+        super().__init__()
+        self.depthwise = nn.Conv1d(channels, channels, kernel_size, padding=kernel_size // 2, groups=channels)
+        self.norm = _ChannelNorm(channels)
+        self.film = nn.Linear(embedding_dim, 2 * channels)
+        self.up = nn.Conv1d(channels, expansion * channels, 1)
+        self.down = nn.Conv1d(expansion * channels, channels, 1)
+        nn.init.zeros_(self.down.weight)
+        nn.init.zeros_(self.down.bias)
+
+    def forward(self, x: Tensor, embedding: Tensor) -> Tensor:
+        scale, shift = self.film(embedding).unsqueeze(-1).chunk(2, dim=1)
+        h = self.norm(self.depthwise(x)) * (1 + scale) + shift
+        return x + self.down(F.gelu(self.up(h)))
+
+
+class SpectralDenoiser(nn.Module):
+    """Frame-rate STFT denoiser with a Wiener prior (see the module docstring).
+
+    Call: ``net(x_t, logsnr, mel=None, class_label=None, cond=None) -> (B, 1, T)``, with
+    the shapes and rules of :class:`wavediff.nn.DiffWave`; the output is in
+    ``config.parameterisation``.
+    """
+
+    def __init__(self, config: SpectralConfig) -> None:
+        super().__init__()
+        if not isinstance(config, SpectralConfig):
+            raise ValueError(f"SpectralDenoiser expects a SpectralConfig, got {type(config).__name__}")
+        self.config = config
+        c = config
+        bins = c.n_fft // 2 + 1
+        self.bins = bins
+        window = torch.hann_window(c.n_fft, periodic=True)
+        self.register_buffer("window", window, persistent=False)
+        self._norm = math.sqrt(float(window.pow(2).sum()))
+        features = 3 * bins + (bins if c.uses_prior else 0) + (c.mel_bins or 0)
+        self.input_proj = nn.Conv1d(features, c.channels, 1)
+        self.noise_embedding = NoiseLevelEmbedding(c.embedding_dim, c.mlp_dim)
+        self.class_embedding = ClassEmbedding(c.num_classes, c.mlp_dim) if c.num_classes is not None else None
+        self.blocks = nn.ModuleList(_Block(c.channels, c.kernel_size, c.expansion, c.mlp_dim) for _ in range(c.blocks))
+        self.out_norm = _ChannelNorm(c.channels)
+        self.output_proj = nn.Conv1d(c.channels, 2 * bins * (c.taps + 1), 1)
+        nn.init.zeros_(self.output_proj.weight)
+        nn.init.zeros_(self.output_proj.bias)
+        if c.uses_prior:
+            self._init_prior()
+        self.fast_inference = False  # no fused path: the frame-rate stack is already cheap
+
+    # ------------------------------------------------------------------ prior
+    def _init_prior(self) -> None:
+        from ..audio.mel import MelConfig, _filters_f64  # audio front-end: filter bank and window
+
+        mel_cfg = MelConfig.from_dict(self.config.mel_config)
+        self._mel_cfg = mel_cfg
+        mel_window, fbank = _filters_f64(mel_cfg)
+        self.register_buffer("fbank", fbank.float(), persistent=False)
+        self.register_buffer("fbank_pinv", torch.linalg.pinv(fbank).float(), persistent=False)
+        # Power of the mel's STFT bins -> power of this network's normalised bins of x_0:
+        # a stationary signal's E|STFT|^2 is its spectral density times sum(w^2), so divide by
+        # the mel window's energy (the network's coefficients are already normalised).
+        mel_freqs = torch.linspace(0, mel_cfg.sample_rate / 2, mel_cfg.n_fft // 2 + 1)
+        net_freqs = torch.linspace(0, mel_cfg.sample_rate / 2, self.bins)
+        position = (net_freqs / (mel_cfg.sample_rate / 2) * (mel_cfg.n_fft // 2)).clamp(0, mel_cfg.n_fft // 2)
+        lo = position.floor().long().clamp(max=mel_cfg.n_fft // 2 - 1)
+        frac = position - lo
+        interp = torch.zeros(self.bins, mel_cfg.n_fft // 2 + 1)
+        interp[torch.arange(self.bins), lo] = 1 - frac
+        interp[torch.arange(self.bins), lo + 1] += frac
+        del mel_freqs
+        omega = net_freqs / mel_cfg.sample_rate * 2 * math.pi
+        pre = self.config.pre_emphasis
+        emphasis = (1 - 2 * pre * torch.cos(omega) + pre * pre)  # |1 - c e^{-iw}|^2
+        gain = self.config.data_scale ** 2 * emphasis / float(mel_window.pow(2).sum())
+        if mel_cfg.stft_normalized:
+            gain = gain * float(mel_window.pow(2).sum())
+        self.register_buffer("power_map", (gain[:, None] * interp).float(), persistent=False)
+        # mel frame j is centred on sample j * hop + offset
+        self._mel_offset_samples = mel_cfg.n_fft / 2 - mel_cfg.pad
+
+    def prior_power(self, mel: Tensor) -> Tensor:
+        """Power per network bin that the mel features imply: ``(B, mel_bins, F) -> (B, bins, F)``."""
+        from ..audio.mel import decompress_mel
+
+        linear = decompress_mel(mel.float(), self._mel_cfg)
+        mag = (self.fbank_pinv @ linear).clamp_min(0.0)
+        target = self.fbank.T @ linear
+        for _ in range(_NNLS_ITERATIONS):
+            mag = mag * target / (self.fbank.T @ (self.fbank @ mag) + 1e-12)
+        power = mag.pow(2) if self._mel_cfg.power == 1.0 else mag
+        power = self.power_map @ power
+        # The mel smooths harmonics over its bands and 64 ms frames: the least-squares power
+        # misses peaks by up to the band width. A prior that underestimates a bin makes the
+        # Wiener gain discard real signal at high SNR, an error the loss multiplies by
+        # 1 / sigma^2; so the prior takes the largest power nearby, times PRIOR_GAIN.
+        spread = F.max_pool2d(power.unsqueeze(1), (2 * _SPREAD_BINS + 1, 2 * _SPREAD_FRAMES + 1), stride=1,
+                              padding=(_SPREAD_BINS, _SPREAD_FRAMES)).squeeze(1)
+        return spread * _PRIOR_GAIN
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def receptive_field(self) -> int:
+        """Samples of ``x_t`` that one output sample can depend on (frames of context,
+        times the hop, plus one frame on each side)."""
+        c = self.config
+        frames = 1 + c.blocks * (c.kernel_size - 1) + (c.taps - 1)
+        return (frames - 1) * c.stft_hop + 2 * c.n_fft
+
+    @property
+    def null_class(self) -> int | None:
+        return self.config.num_classes
+
+    @property
+    def mel_bins(self) -> int | None:
+        return self.config.mel_bins
+
+    @property
+    def hop(self) -> int:
+        return self.config.hop
+
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+
+    def macs_per_sample(self) -> float:
+        """Multiply-accumulates of the convolutions per audio sample (FFTs not counted)."""
+        c = self.config
+        per_frame = self.input_proj.in_channels * c.channels
+        per_frame += c.blocks * (c.kernel_size * c.channels + 2 * c.expansion * c.channels * c.channels)
+        per_frame += c.channels * self.output_proj.out_channels
+        return per_frame / c.stft_hop
+
+    # ------------------------------------------------------------------ conditioning
+    def condition(self, mel: Tensor | None = None, class_label: Tensor | int | None = None) -> Conditioning:
+        """Precompute what does not depend on ``x_t``: the normalised mel features at mel frame
+        rate ``(B, mel_bins, F)``, the prior power ``(B, bins, F)`` and the class embedding."""
+        c = self.config
+        features, frames, prior = None, None, None
+        if c.mel_bins is None:
+            if mel is not None:
+                raise ValueError("this denoiser is not mel-conditioned (mel_bins=None) but a mel was given")
+        else:
+            if not isinstance(mel, Tensor) or mel.dim() != 3 or mel.shape[1] != c.mel_bins or mel.shape[-1] < 1:
+                shape = tuple(mel.shape) if isinstance(mel, Tensor) else None
+                raise ValueError(f"this denoiser is mel-conditioned: expected mel of shape (B, {c.mel_bins}, frames), "
+                                 f"got {shape}")
+            mel = mel.to(self.input_proj.weight.device, torch.float32)
+            frames = mel.shape[-1]
+            features = (mel - c.mel_offset) / c.mel_scale
+            if c.uses_prior:
+                prior = self.prior_power(mel)
+        class_embedding = None
+        if self.class_embedding is None:
+            if class_label is not None:
+                raise ValueError("this denoiser is not class-conditioned (num_classes=None) but class_label was given")
+        else:
+            if class_label is None:
+                raise ValueError(f"this denoiser is class-conditioned: expected class_label in 0..{c.num_classes}")
+            device = self.class_embedding.embedding.weight.device
+            if isinstance(class_label, int) and not isinstance(class_label, bool):
+                class_label = torch.full((1,), class_label, dtype=torch.long, device=device)
+            class_embedding = self.class_embedding(class_label.to(device))
+        return Conditioning(mel_features=features, frames=frames, hop=c.hop if features is not None else None,
+                            class_embedding=class_embedding, prior_power=prior)
+
+    def _to_frames(self, values: Tensor, frames: int, length: int) -> Tensor:
+        """Mel-rate values ``(B, D, F)`` linearly interpolated at the network's frame centres."""
+        c = self.config
+        centres = torch.arange(frames, device=values.device, dtype=torch.float32) * c.stft_hop
+        position = ((centres - self._mel_offset) / c.hop).clamp(0, values.shape[-1] - 1)
+        lo = position.floor().long().clamp(max=max(values.shape[-1] - 2, 0))
+        hi = (lo + 1).clamp(max=values.shape[-1] - 1)
+        frac = (position - lo).to(values.dtype)
+        return values[..., lo] * (1 - frac) + values[..., hi] * frac
+
+    @property
+    def _mel_offset(self) -> float:
+        return getattr(self, "_mel_offset_samples", self.config.hop / 2)
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, x_t: Tensor, logsnr: Tensor | float, mel: Tensor | None = None,
+                class_label: Tensor | int | None = None, cond: Conditioning | None = None) -> Tensor:
+        c = self.config
+        if not isinstance(x_t, Tensor) or x_t.dim() != 3 or x_t.shape[1] != 1 or x_t.shape[-1] < 1:
+            shape = tuple(x_t.shape) if isinstance(x_t, Tensor) else type(x_t).__name__
+            raise ValueError(f"expected x_t of shape (B, 1, T) with T >= 1, got {shape}")
+        batch, _, length = x_t.shape
+        if not isinstance(logsnr, Tensor):
+            logsnr = torch.tensor(float(logsnr), device=x_t.device)
+        logsnr = logsnr.to(device=x_t.device, dtype=torch.float32)
+        if logsnr.dim() == 0:
+            logsnr = logsnr.expand(batch)
+        if logsnr.shape != (batch,):
+            raise ValueError(f"expected logsnr of shape ({batch},), got {tuple(logsnr.shape)}")
+        if cond is None:
+            cond = self.condition(mel=mel, class_label=class_label)
+        elif mel is not None or class_label is not None:
+            raise ValueError("pass either cond=... or mel/class_label, not both")
+        if cond.mel_features is not None:
+            check_frame_count(cond.frames, length, c.hop)
+            if cond.mel_features.shape[0] != batch:
+                raise ValueError(f"mel has batch size {cond.mel_features.shape[0]} but x_t has batch size {batch}")
+
+        dtype = x_t.dtype
+        signal = x_t[:, 0].float()
+        spec = torch.stft(signal, c.n_fft, c.stft_hop, window=self.window, center=True, return_complex=True)
+        spec = spec / self._norm
+        frames = spec.shape[-1]
+        alpha2 = torch.sigmoid(logsnr)[:, None, None]
+        sigma2 = torch.sigmoid(-logsnr)[:, None, None]
+        # Prior power of x_0 per bin: the mel's where there is a prior, else 1 (unit-variance data).
+        if cond.prior_power is not None:
+            power = self._to_frames(cond.prior_power, frames, length).clamp_min(_POWER_FLOOR)
+        else:
+            power = torch.ones(1, 1, 1, device=spec.device)
+        total = alpha2 * power + sigma2                     # variance of X under the prior
+        unit = spec * total.rsqrt()                          # unit-variance input at every noise level
+        wiener = alpha2.sqrt() * power / total               # E[X0 | X] = wiener * X
+        posterior_std = (power * sigma2 / total).sqrt()      # std of X0 given X: the scale of corrections
+        parts = [unit.real, unit.imag, torch.log(unit.real.square() + unit.imag.square() + 1e-4) * 0.25]
+        if cond.prior_power is not None:
+            parts.append(torch.log(alpha2 * power / sigma2) * 0.125)
+        if cond.mel_features is not None:
+            parts.append(self._to_frames(cond.mel_features, frames, length))
+        h = self.input_proj(torch.cat(parts, dim=1))
+        embedding = self.noise_embedding(logsnr)
+        if cond.class_embedding is not None:
+            embedding = embedding + cond.class_embedding.to(embedding.dtype)
+        for block in self.blocks:
+            h = block(h, embedding)
+        out = self.output_proj(F.gelu(self.out_norm(h)))
+        pieces = out.chunk(2 * (c.taps + 1), dim=1)
+        correction = torch.complex(pieces[0], pieces[1])
+        half = c.taps // 2
+        padded = F.pad(unit, (half, half)) if half else unit
+        for j in range(c.taps):
+            correction = correction + torch.complex(pieces[2 + 2 * j], pieces[3 + 2 * j]) * padded[..., j : j + frames]
+        estimate = wiener * spec + posterior_std * correction
+        x0_hat = torch.istft(estimate * self._norm, c.n_fft, c.stft_hop, window=self.window, center=True,
+                             length=length)[:, None]
+        return self._from_x0(x0_hat, x_t.float(), logsnr).to(dtype)
+
+    def _from_x0(self, x0_hat: Tensor, x_t: Tensor, logsnr: Tensor) -> Tensor:
+        kind = self.config.parameterisation
+        if kind == "x0":
+            return x0_hat
+        alpha = torch.sigmoid(logsnr).sqrt()[:, None, None]
+        sigma = torch.sigmoid(-logsnr).sqrt()[:, None, None]
+        eps_hat = (x_t - alpha * x0_hat) / sigma
+        return eps_hat if kind == "eps" else alpha * eps_hat - sigma * x0_hat
+
+    def extra_repr(self) -> str:
+        c = self.config
+        return (f"n_fft={c.n_fft}, stft_hop={c.stft_hop}, channels={c.channels}, blocks={c.blocks}, "
+                f"taps={c.taps}, prior={c.prior if c.uses_prior else 'none'}, mel_bins={c.mel_bins}, "
+                f"num_classes={c.num_classes}, receptive_field={self.receptive_field}")

@@ -1,0 +1,177 @@
+"""The spectral denoiser: config, the Wiener prior as the untrained network's exact answer,
+parameterisations, shapes and conditioning, locality (exact chunked vocoding), training."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from wavediff.audio.mel import MelConfig, log_mel
+from wavediff.diffusion import diffusion_loss, get_schedule
+from wavediff.nn import (
+    DenoiserConfig,
+    DiffWave,
+    SpectralConfig,
+    SpectralDenoiser,
+    build_denoiser,
+    build_network,
+    network_config_from_dict,
+)
+
+MEL = MelConfig.preset("hifigan", sample_rate=16000, fmax=8000.0)
+SMALL = dict(channels=32, blocks=2, kernel_size=3, expansion=2, embedding_dim=16, mlp_dim=32)
+
+
+def _vocoder(**changes) -> SpectralDenoiser:
+    torch.manual_seed(0)
+    return build_denoiser("spectral", mel_bins=80, hop=256, mel_config=MEL.to_dict(), **{**SMALL, **changes})
+
+
+def _randomise_head(net: SpectralDenoiser) -> SpectralDenoiser:
+    """A non-zero output head (a new network's is zero, which would hide wiring mistakes)."""
+    with torch.no_grad():
+        net.output_proj.weight.normal_(0, 0.02)
+        net.output_proj.bias.normal_(0, 0.02)
+        for block in net.blocks:
+            block.down.weight.normal_(0, 0.02)
+    return net
+
+
+def test_config_round_trip_validation_and_dispatch():
+    cfg = _vocoder().config
+    assert SpectralConfig.from_dict(cfg.to_dict()) == cfg
+    assert network_config_from_dict(cfg.to_dict()) == cfg
+    assert isinstance(build_network(cfg.to_dict()), SpectralDenoiser)
+    # checkpoints written before the choice existed hold DiffWave configs without "architecture"
+    old = DenoiserConfig(residual_layers=2, residual_channels=8).to_dict()
+    assert isinstance(network_config_from_dict(old), DenoiserConfig)
+    assert isinstance(build_network(old), DiffWave)
+    for bad, match in [({"n_fft": 511}, "even"), ({"taps": 2}, "odd"), ({"stft_hop": 400}, "at most"),
+                       ({"prior": "gauss"}, "prior"), ({"parameterisation": "score"}, "parameterisation"),
+                       ({"in_channels": 2}, "mono"), ({"blocks": 1.5}, "int")]:
+        with pytest.raises(ValueError, match=match):
+            cfg.replace(**bad)
+    with pytest.raises(ValueError, match="mel_config"):
+        SpectralConfig(mel_bins=80)
+    with pytest.raises(ValueError, match="unknown SpectralConfig key"):
+        SpectralConfig.from_dict({"residual_layers": 4})
+
+
+def test_untrained_unconditional_network_is_the_gaussian_posterior_mean():
+    """Without a mel the prior is unit-variance white data, whose exact E[x0 | x_t] is
+    alpha * x_t; a new network (zero head) must return exactly that."""
+    net = build_denoiser("spectral", **SMALL).double()
+    x_t = torch.randn(2, 1, 3000, dtype=torch.float64)
+    for logsnr in (-6.0, 0.0, 5.0):
+        alpha = math.sqrt(1 / (1 + math.exp(-logsnr)))
+        out = net(x_t, torch.full((2,), logsnr, dtype=torch.float64))
+        assert torch.allclose(out, alpha * x_t, atol=1e-9), logsnr
+
+
+def test_untrained_vocoder_is_the_wiener_filter_of_the_mel_prior():
+    net = _vocoder().eval()
+    audio = 0.1 * torch.randn(1, 4096, generator=torch.Generator().manual_seed(1))
+    mel = log_mel(audio, MEL)
+    cond = net.condition(mel=mel)
+    x_t = torch.randn(1, 1, 4096)
+    logsnr = torch.tensor([1.5])
+    with torch.no_grad():
+        out = net(x_t, logsnr, cond=cond)
+    spec = torch.stft(x_t[:, 0], 512, 128, window=torch.hann_window(512), center=True, return_complex=True)
+    power = net._to_frames(cond.prior_power, spec.shape[-1], 4096).clamp_min(1e-8)
+    a2, s2 = torch.sigmoid(logsnr), torch.sigmoid(-logsnr)
+    expected = torch.istft(a2.sqrt() * power / (a2 * power + s2) * spec, 512, 128, window=torch.hann_window(512),
+                           center=True, length=4096)
+    assert torch.allclose(out[:, 0], expected, atol=1e-5)
+
+
+def test_prior_power_of_white_noise_matches_its_variance():
+    """The mel of white noise of variance v implies a power of about data_scale^2 v per bin,
+    times the prior's cover of peaks (the largest power nearby, times 2): 2-4 times."""
+    net = _vocoder(data_scale=3.0)
+    audio = 0.05 * torch.randn(1, 16000 * 2, generator=torch.Generator().manual_seed(0))
+    power = net.prior_power(log_mel(audio, MEL))  # (1, 257, frames)
+    mid = power[0, 20:200].mean()  # away from DC and the band edge
+    assert 1.5 < float(mid) / (9.0 * 0.05**2) < 4.0, float(mid) / (9.0 * 0.05**2)
+    emphasised = _vocoder(data_scale=3.0, pre_emphasis=0.9).prior_power(log_mel(audio, MEL))
+    # pre-emphasis boosts the top of the spectrum and cuts the bottom
+    assert float(emphasised[0, 240].mean()) > 2 * float(power[0, 240].mean())
+    assert float(emphasised[0, 3].mean()) < 0.5 * float(power[0, 3].mean())
+
+
+@pytest.mark.parametrize("kind", ["eps", "v"])
+def test_parameterisations_are_exact_conversions_of_x0(kind):
+    x0_net = _randomise_head(_vocoder()).eval()
+    other = _vocoder(parameterisation=kind).eval()
+    other.load_state_dict(x0_net.state_dict())
+    mel = torch.randn(2, 80, 8) - 4
+    x_t = torch.randn(2, 1, 2048)
+    logsnr = torch.tensor([-2.0, 3.0])
+    with torch.no_grad():
+        x0_hat, out = x0_net(x_t, logsnr, mel=mel), other(x_t, logsnr, mel=mel)
+    alpha, sigma = torch.sigmoid(logsnr).sqrt()[:, None, None], torch.sigmoid(-logsnr).sqrt()[:, None, None]
+    eps_hat = (x_t - alpha * x0_hat) / sigma
+    want = eps_hat if kind == "eps" else alpha * eps_hat - sigma * x0_hat
+    assert torch.allclose(out, want, atol=1e-4)
+
+
+def test_shapes_conditioning_and_errors():
+    net = _vocoder(num_classes=3)
+    for length, frames in [(2048, 8), (2000, 7), (2000, 8), (300, 1)]:
+        out = net(torch.randn(2, 1, length), torch.zeros(2), mel=torch.randn(2, 80, frames), class_label=torch.tensor([0, 3]))
+        assert out.shape == (2, 1, length)
+    with pytest.raises(ValueError, match="frames"):
+        net(torch.randn(1, 1, 2048), torch.zeros(1), mel=torch.randn(1, 80, 20), class_label=0)
+    with pytest.raises(ValueError, match="mel-conditioned"):
+        net(torch.randn(1, 1, 2048), torch.zeros(1), class_label=0)
+    with pytest.raises(ValueError, match=r"\(B, 1, T\)"):
+        net(torch.randn(1, 2, 2048), torch.zeros(1), mel=torch.randn(1, 80, 8), class_label=0)
+    with pytest.raises(ValueError, match="class-conditioned"):
+        net(torch.randn(1, 1, 2048), torch.zeros(1), mel=torch.randn(1, 80, 8))
+    text = repr(net)
+    assert "receptive_field" in text and net.macs_per_sample() > 0 and net.num_parameters() > 0
+
+
+def test_output_depends_only_on_samples_within_the_receptive_field():
+    """What makes chunked vocoding exact: a change of x_t moves no output sample farther
+    away than half the receptive field."""
+    net = _randomise_head(_vocoder()).eval()
+    length = 8192
+    mel = torch.randn(1, 80, length // 256) - 4
+    x_t = torch.randn(1, 1, length)
+    moved = x_t.clone()
+    moved[..., :16] += 1.0
+    with torch.no_grad():
+        a, b = net(x_t, torch.zeros(1), mel=mel), net(moved, torch.zeros(1), mel=mel)
+    changed = (a - b).abs()[0, 0] > 1e-6
+    last = int(changed.nonzero().max())
+    assert 0 < last < 16 + net.receptive_field // 2 + net.config.hop
+    assert net.receptive_field // 2 + 16 + net.config.hop < length  # the test can fail
+
+
+def test_a_few_training_steps_lower_the_loss(one_thread):
+    net = _vocoder(data_scale=3.0)
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(0)
+    t = torch.arange(4096) / 16000
+    audio = torch.stack([0.2 * torch.sin(2 * math.pi * f * t) for f in (220.0, 330.0, 440.0, 550.0)])[:, None]
+    mel = log_mel(audio[:, 0], MEL)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    schedule = get_schedule("cosine")
+    fixed = dict(t=torch.linspace(0.2, 0.8, 4), noise=torch.randn(audio.shape, generator=gen))
+
+    def loss() -> float:
+        with torch.no_grad():
+            return float(diffusion_loss(net, 3 * audio, schedule, parameterisation="x0", weighting="v",
+                                        cond={"mel": mel}, **fixed).loss)
+
+    before = loss()
+    for _ in range(40):
+        out = diffusion_loss(net, 3 * audio, schedule, parameterisation="x0", weighting="v", generator=gen,
+                             cond={"mel": mel})
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+    assert loss() < 0.8 * before
