@@ -242,6 +242,12 @@ class EspeakCorpusConfig:
             and the split are functions of it.
         timeout_s: seconds each espeak-ng call may take (not part of the corpus
             identity: it is not recorded in ``corpus.json``).
+        held_out_voices: voices (of ``voices``) that never reach the train split.
+        held_out_sentences: the last this many sentences of :attr:`texts` never reach the
+            train split. With either set, the split is: ``train`` = clips of other voices
+            and other sentences, ``valid`` = held-out voices speaking held-out sentences
+            (unseen speaker and text: what a vocoder is evaluated on), ``test`` = the rest.
+            With neither, the split is seeded and stratified by voice.
     """
 
     sample_rate: int = 22050
@@ -255,9 +261,17 @@ class EspeakCorpusConfig:
     peak: float = 0.9
     seed: int = 0
     timeout_s: float = 30.0
+    held_out_voices: tuple[str, ...] = ()
+    held_out_sentences: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "voices", tuple(self.voices))
+        object.__setattr__(self, "held_out_voices", tuple(self.held_out_voices))
+        unknown = [v for v in self.held_out_voices if v not in self.voices]
+        if unknown:
+            raise ValueError(f"held_out_voices {unknown} are not among the voices {list(self.voices)}")
+        if len(self.held_out_voices) >= len(self.voices):
+            raise ValueError("held_out_voices must leave at least one voice for training")
         object.__setattr__(self, "rates", tuple(int(r) for r in self.rates))
         object.__setattr__(self, "pitches", tuple(int(p) for p in self.pitches))
         if int(self.sample_rate) != self.sample_rate or self.sample_rate < 8000:
@@ -295,6 +309,10 @@ class EspeakCorpusConfig:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed}")
         if not self.timeout_s > 0:
             raise ValueError(f"timeout_s must be > 0, got {self.timeout_s}")
+        count = self.held_out_sentences
+        if isinstance(count, bool) or int(count) != count or not 0 <= count < len(self.texts):
+            raise ValueError(f"held_out_sentences must be an integer in 0..{len(self.texts) - 1} "
+                             f"(fewer than the {len(self.texts)} sentences), got {count}")
 
     @property
     def texts(self) -> tuple[str, ...]:
@@ -302,18 +320,21 @@ class EspeakCorpusConfig:
         return self.sentences if self.sentences is not None else SENTENCES
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-friendly dict (tuples as lists)."""
+        """JSON-friendly dict (tuples as lists). The held-out settings appear only when set,
+        so corpora written before they existed keep their identity."""
         d = asdict(self)
-        for key in ("voices", "rates", "pitches", "sentences"):
+        for key in ("voices", "rates", "pitches", "sentences", "held_out_voices"):
             if d[key] is not None:
                 d[key] = list(d[key])
+        if not d["held_out_voices"] and not d["held_out_sentences"]:
+            del d["held_out_voices"], d["held_out_sentences"]
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "EspeakCorpusConfig":
         """Inverse of :meth:`to_dict`."""
         d = dict(d)
-        for key in ("voices", "rates", "pitches", "sentences"):
+        for key in ("voices", "rates", "pitches", "sentences", "held_out_voices"):
             if d.get(key) is not None:
                 d[key] = tuple(d[key])
         return cls(**d)
@@ -341,6 +362,23 @@ def _plan(cfg: EspeakCorpusConfig) -> list[_Clip]:
                 )
             )
     return plan
+
+
+def _held_out_split(cfg: EspeakCorpusConfig, clips: list[_Clip]) -> dict[str, list[str]]:
+    """Train on seen voices and sentences, validate on unseen voices speaking unseen sentences."""
+    texts = cfg.texts
+    unseen_texts = set(texts[len(texts) - cfg.held_out_sentences :]) if cfg.held_out_sentences else set()
+    split: dict[str, list[str]] = {"train": [], "valid": [], "test": []}
+    for clip in clips:
+        new_voice = clip.meta["voice"] in cfg.held_out_voices
+        new_text = clip.meta["text"] in unseen_texts
+        part = "train" if not (new_voice or new_text) else "valid" if (new_voice and new_text) else "test"
+        split[part].append(clip.relpath)
+    if not split["valid"]:
+        # too few utterances for a held-out voice to meet a held-out sentence: unseen voices alone
+        split["valid"] = [c for c in split["test"] if Path(c).parts[0] in cfg.held_out_voices] or split["test"]
+        split["test"] = [c for c in split["test"] if c not in set(split["valid"])]
+    return {k: sorted(v) for k, v in split.items()}
 
 
 # --------------------------------------------------------------------------- corpus
@@ -427,6 +465,8 @@ def write_espeak_corpus(
             cfg.seed,
             overwrite,
             before_render=probe_voices,
+            split_clips=(lambda clips: _held_out_split(cfg, clips))
+            if cfg.held_out_voices or cfg.held_out_sentences else None,
         )
     return out
 

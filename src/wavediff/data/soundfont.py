@@ -449,13 +449,16 @@ def _write_corpus(
     seed: int,
     overwrite: bool,
     before_render: Callable[[], None] | None = None,
+    split_clips: Callable[[list[_Clip]], dict[str, list[str]]] | None = None,
 ) -> tuple[Path, list[_Clip], list[_Clip]]:
     """Write clips in the generic folder layout.
 
     ``render(clip)`` gives float32 audio ``(samples,)`` in [-1, 1] at ``sample_rate``,
     or ``None`` to skip the clip. The folder check happens before anything is
     rendered; ``before_render`` (e.g. a probe of an external tool) runs after the
-    check and before the first file is written.
+    check and before the first file is written. ``split_clips`` maps the written clips
+    to ``{"train", "valid", "test"}`` lists of relative paths (default: a seeded split
+    stratified by label).
 
     Returns:
         ``(out, written, skipped)``.
@@ -508,7 +511,10 @@ def _write_corpus(
             [clip.relpath, clip.label, labels.index(clip.label), *(clip.meta.get(c, "") for c in columns)]
         )
     _write_atomic(out / "metadata.csv", buf.getvalue().encode("utf-8"))
-    split = demo_split(written, seed)  # type: ignore[arg-type]  # needs .label, .id, .relpath
+    if split_clips is not None:
+        split = split_clips(written)
+    else:
+        split = demo_split(written, seed)  # type: ignore[arg-type]  # needs .label, .id, .relpath
     _write_atomic(out / "split.json", (json.dumps(split, indent=2) + "\n").encode("utf-8"))
     return out, written, skipped
 
