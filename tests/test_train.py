@@ -57,8 +57,10 @@ def test_resume_continues_exactly(tmp_path):
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
-    # and the run really moved: weights differ from the 3-step checkpoint
-    c = _weights(half)
+    # and the run really moved: weights differ from the 3-step checkpoint (the resumed run
+    # continues the folder's own last.ckpt; step 3 stays in its step file)
+    assert resumed == half
+    c = _weights(half.parent / "step0000003.ckpt")
     assert any(not torch.equal(a[k], c[k]) for k in a if k.startswith("net."))
 
 
@@ -171,8 +173,8 @@ def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
     path = tmp_path / "last.ckpt"
     io.save_checkpoint({"step": 1}, path)
 
-    def broken_save(obj, f, *args, **kwargs):
-        Path(f).write_bytes(b"half a checkpoint")
+    def broken_save(obj, f, *args, **kwargs):  # f: the open temporary file
+        f.write(b"half a checkpoint")
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", broken_save)
