@@ -138,3 +138,19 @@ def test_an_unwritable_or_full_output_is_a_message_before_or_without_damage(tmp_
                         "--out", tmp_path / "full.wav")
     assert code == 2 and "no space left" in err and "Traceback" not in err
     assert not (tmp_path / "full.wav").exists()
+
+
+def test_a_truncated_wav_is_read_with_a_warning(tmp_path, inputs):
+    from wavediff.audio.io import load_audio
+    from wavediff.audio.wav_integrity import TruncatedAudioWarning, wav_shortfall
+
+    whole = inputs["folder"] / "x.wav"
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[: len(data) - 1000])
+    assert wav_shortfall(whole) is None
+    declared, present = wav_shortfall(cut)
+    assert declared == len(inputs["audio"]) and present == declared - 500  # 16-bit mono: 2 bytes a sample
+    with pytest.warns(TruncatedAudioWarning, match="truncated"):
+        audio, _ = load_audio(cut)
+    assert audio.shape[-1] == present
