@@ -166,6 +166,9 @@ def test_export_is_safetensors_and_json_and_every_command_takes_it(tmp_path, cap
     assert code == 2 and "--overwrite" in err
     code, err = _cli(capsys, "sample", out, "--num", "2", "--seconds", "0.05", "--out", tmp_path / "s")
     assert code == 0 and len(list((tmp_path / "s").glob("*.wav"))) == 2, err
+    code, err = _cli(capsys, "evaluate", out, "--data", tiny_class_run["demo"], "--steps", "1", "--num", "2",
+                     "--save-clips", "0", "--seconds", "0.1", "--methods", "ddim", "--out", tmp_path / "report")
+    assert code == 0 and (tmp_path / "report" / "report.json").is_file(), err
     code, err = _cli(capsys, "train", "--config", ROOT / "recipes" / "demo.yaml", "--resume", out,
                      "--out", tmp_path / "t", *tiny_class_run["overrides"])
     assert code == 2 and "exported model" in err and not (tmp_path / "t").exists()

@@ -211,3 +211,11 @@ def test_a_full_disk_is_a_message_and_damages_nothing(tmp_path, capsys, full_dis
     assert code == 2 and "no space left" in err and "Traceback" not in err, err
     assert last.read_bytes() == before and _step(last) == 2
     assert not list(last.parent.glob(".*.tmp"))
+
+
+def test_a_second_demo_into_the_same_folder_is_refused_before_any_work(tmp_path, capsys, tiny_class_run):
+    shutil.copytree(tiny_class_run["out"], tmp_path / "demo" / "teacher")
+    before = _snapshot(tmp_path / "demo")
+    code, err = _cli(capsys, "demo", "--out", tmp_path / "demo", "--minutes", "0.01")
+    assert code == 2 and "earlier demo run" in err
+    assert _snapshot(tmp_path / "demo") == before and not (tmp_path / "demo" / "data").exists()
