@@ -32,7 +32,7 @@ def _weights(path):
 def test_train_writes_checkpoint_with_everything(tmp_path):
     last = train(tiny_recipe(tmp_path), tmp_path / "run", progress=False)
     assert last.is_file() and last.name == "last.ckpt"
-    ckpt = torch.load(last, map_location="cpu", weights_only=False)
+    ckpt = torch.load(last, map_location="cpu", weights_only=True)
     hp = ckpt["hyper_parameters"]
     assert hp["model_config"]["residual_layers"] == 2
     assert hp["recipe"]["diffusion"]["parameterisation"] == "v"
@@ -181,14 +181,14 @@ def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         io.save_checkpoint({"step": 2}, path)
     monkeypatch.undo()
-    assert torch.load(path, weights_only=False) == {"step": 1}
+    assert torch.load(path, weights_only=True) == {"step": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
 
 
 @pytest.mark.slow
 def test_torch_compile_option_trains(tmp_path):
     last = train(tiny_recipe(tmp_path, "trainer.compile=true", steps=2), tmp_path / "run", progress=False)
-    state = torch.load(last, map_location="cpu", weights_only=False)["state_dict"]
+    state = torch.load(last, map_location="cpu", weights_only=True)["state_dict"]
     assert not any("_orig_mod" in k for k in state)  # plain keys: loadable without compile
 
 
