@@ -7,6 +7,7 @@ Output folder layout::
     OUT/checkpoints/last.ckpt    the latest checkpoint (atomic writes), plus step*.ckpt
     OUT/samples/step_XXXXXXX/    audio generated at each validation
     OUT/logs/                    TensorBoard (when installed) or CSV metrics
+    OUT/.wavediff.lock           held (flock) by the run writing to the folder
 """
 
 from __future__ import annotations
