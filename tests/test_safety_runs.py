@@ -86,6 +86,39 @@ def test_a_crash_loses_only_the_steps_since_the_last_save_and_resume_finishes(tm
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+_KILLED_RUN = """
+import os, signal, sys
+import lightning as L
+from wavediff.train.config import load_recipe
+from wavediff.train.run import train
+
+class Kill(L.Callback):
+    def on_train_batch_end(self, trainer, *args):
+        if trainer.global_step == 5:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+train(load_recipe(sys.argv[1], sys.argv[3:]), sys.argv[2], progress=False, extra_callbacks=[Kill()])
+"""
+
+
+def test_a_killed_run_resumes_to_its_final_step(tmp_path):
+    """``kill -9`` at step 5 with a save every 2 steps: steps 1-4 survive, the folder is not
+    locked, and the resumed run ends with step 7 on disk, equal to an uninterrupted run."""
+    overrides = _overrides(tmp_path / "demo", 7, "trainer.checkpoint_every=2", "trainer.val_every=1000",
+                           "optim.lr_schedule=constant")
+    full = train(load_recipe(RECIPE, overrides), tmp_path / "full", progress=False)
+    out = tmp_path / "killed"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-c", _KILLED_RUN, str(RECIPE), str(out), *overrides], env=env)
+    assert proc.returncode == -9
+    last = out / "checkpoints" / "last.ckpt"
+    assert _step(last) == 4
+    resumed = train(load_recipe(RECIPE, overrides), out, resume=last, progress=False)
+    assert _step(resumed) == 7 and _step(out / "checkpoints" / "step0000007.ckpt") == 7
+    a, b = load_module(full).state_dict(), load_module(resumed).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_a_killed_run_does_not_leave_its_folder_locked(tmp_path):
     out = tmp_path / "run"
     code = (f"import os, signal; from pathlib import Path; from wavediff.train.run_folder import run_folder_lock\n"
