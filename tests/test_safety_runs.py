@@ -252,3 +252,15 @@ def test_a_second_demo_into_the_same_folder_is_refused_before_any_work(tmp_path,
     code, err = _cli(capsys, "demo", "--out", tmp_path / "demo", "--minutes", "0.01")
     assert code == 2 and "earlier demo run" in err
     assert _snapshot(tmp_path / "demo") == before and not (tmp_path / "demo" / "data").exists()
+
+
+def test_a_second_distillation_into_a_used_folder_needs_resume(tmp_path, capsys, tiny_class_run):
+    out = tmp_path / "pd"
+    (out / "round_2" / "checkpoints").mkdir(parents=True)
+    shutil.copy(tiny_class_run["ckpt"], out / "round_2" / "checkpoints" / "last.ckpt")
+    (out / "recipe.yaml").write_text("name: earlier\n")
+    before = _snapshot(out)
+    code, err = _cli(capsys, "distill", "--config", ROOT / "recipes" / "demo-distill.yaml", "--teacher",
+                     tiny_class_run["ckpt"], "--out", out, *tiny_class_run["overrides"])
+    assert code == 2 and f"--resume {out / 'round_2' / 'checkpoints' / 'last.ckpt'}" in err
+    assert _snapshot(out) == before

@@ -73,7 +73,7 @@ from .callbacks import AtomicCheckpointIO, SampleWriter, Throughput, step_checkp
 from .config import Recipe, RecipeError, recipe_from_dict, write_text_atomic
 from .module import DiffusionModule, load_module
 from .run import WaveDataModule, _logger, build_data, build_module, resolve_mel
-from .run_folder import run_folder_lock
+from .run_folder import check_fresh_or_resumed, run_folder_lock
 
 Tensor = torch.Tensor
 DenoiseFn = Callable[[Tensor, Tensor], Tensor]
@@ -746,6 +746,7 @@ def distill(recipe: Recipe, teacher_ckpt: str | Path | None, out: str | Path, re
                           "or consistency_training (e.g. distill.method=progressive)")
     out = Path(out)
     resume = Path(resume) if resume is not None else None
+    check_fresh_or_resumed(out, resume)
     resume_info = _resume_stage(resume, d.method) if resume is not None else None
     with run_folder_lock(out):
         return _distill_locked(recipe, teacher_ckpt, out, resume, resume_info, progress, extra_callbacks)

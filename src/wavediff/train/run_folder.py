@@ -53,8 +53,9 @@ def check_fresh_or_resumed(out: Path, resume: Path | None) -> None:
         return
     used = previous_run(out)
     if used is not None:
-        last = out / "checkpoints" / "last.ckpt"
-        hint = f"continue it with --resume {last}" if last.is_file() else "remove it"
+        # the latest last.ckpt: the run's own for train, the latest stage's for distill
+        lasts = sorted(out.glob("**/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
+        hint = f"continue it with --resume {lasts[-1]}" if lasts else "remove it"
         raise RecipeError(f"--out {out} already holds a run ({used.name}); {hint}, or give a new --out folder")
 
 
