@@ -214,7 +214,12 @@ def full_disk(tmp_path):
     """A 1 MiB tmpfs (skipped where mounting is not allowed)."""
     mount = tmp_path / "small"
     mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True).returncode:
+    try:
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+                                 capture_output=True).returncode == 0
+    except OSError:  # no mount command
+        mounted = False
+    if not mounted:
         pytest.skip("cannot mount a tmpfs here (the patched-writer test covers this case)")
     yield mount
     subprocess.run(["umount", "-l", str(mount)], capture_output=True)
