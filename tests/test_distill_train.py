@@ -75,13 +75,13 @@ def test_progressive_rounds_write_loadable_students(teacher, tmp_path):
     assert last == tmp_path / "pd" / "round_1" / "checkpoints" / "last.ckpt"
     first = tmp_path / "pd" / "round_2" / "checkpoints" / "last.ckpt"
     assert first.is_file() and (tmp_path / "pd" / "distill.json").is_file()
-    ckpt = torch.load(first, map_location="cpu", weights_only=False)
+    ckpt = torch.load(first, map_location="cpu", weights_only=True)
     info = ckpt["wavediff"]["distilled"]
     assert info["method"] == "progressive" and info["steps"] == 2 and len(info["logsnr_grid"]) == 2
     assert ckpt["global_step"] == 4
     # guidance of the demo teacher (1.5) is distilled in the first round only
     assert ckpt["hyper_parameters"]["teacher_guidance"] == 1.5
-    second = torch.load(last, map_location="cpu", weights_only=False)
+    second = torch.load(last, map_location="cpu", weights_only=True)
     assert second["hyper_parameters"]["teacher_guidance"] == 1.0
     # the validation compared each student with its teacher at the same and at twice the steps
     stages = json.loads((tmp_path / "pd" / "distill.json").read_text())["stages"]
@@ -129,8 +129,8 @@ def test_consistency_distillation_resumes_exactly_and_samples(teacher, tmp_path)
     mid = tmp_path / "crash" / "checkpoints" / "step0000002.ckpt"
     resumed = distill(distill_recipe(demo, *opts), teacher, tmp_path / "crash", resume=mid, progress=False)
     _assert_same_weights(full, resumed)
-    a = torch.load(full, map_location="cpu", weights_only=False)
-    b = torch.load(resumed, map_location="cpu", weights_only=False)
+    a = torch.load(full, map_location="cpu", weights_only=True)
+    b = torch.load(resumed, map_location="cpu", weights_only=True)
     for key, value in a["distill_state"]["target"].items():  # the EMA target network too
         assert torch.equal(value, b["distill_state"]["target"][key]), key
     info = a["wavediff"]["distilled"]
@@ -149,7 +149,7 @@ def test_consistency_training_from_scratch_unconditional_with_mrstft(tmp_path):
                             "distill.scales_start=2", "distill.scales_end=8", "model.conditioning=none",
                             "model.preset=tiny", NET, steps=3)
     last = distill(recipe, None, tmp_path / "ct", progress=False)
-    ckpt = torch.load(last, map_location="cpu", weights_only=False)
+    ckpt = torch.load(last, map_location="cpu", weights_only=True)
     assert ckpt["wavediff"]["distilled"]["method"] == "consistency_training"
     assert "distill_state" not in ckpt  # the stop-gradient target needs no copy
     module = load_module(last)

@@ -75,7 +75,7 @@ def test_layering_nn_does_not_import_train():
                                      ["data", "espeak-speech", "--help"], ["train", "--help"],
                                      ["distill", "--help"], ["vocode", "--help"], ["tune-schedule", "--help"],
                                      ["sample", "--help"], ["evaluate", "--help"], ["gallery", "--help"],
-                                     ["analyze-noise", "--help"], ["demo", "--help"]])
+                                     ["analyze-noise", "--help"], ["demo", "--help"], ["export", "--help"]])
 def test_every_command_has_help_with_examples(command):
     out = subprocess.run([sys.executable, "-m", "wavediff.cli", *command], capture_output=True, text=True, check=True)
     assert "examples:" in out.stdout

@@ -32,7 +32,7 @@ def _weights(path):
 def test_train_writes_checkpoint_with_everything(tmp_path):
     last = train(tiny_recipe(tmp_path), tmp_path / "run", progress=False)
     assert last.is_file() and last.name == "last.ckpt"
-    ckpt = torch.load(last, map_location="cpu", weights_only=False)
+    ckpt = torch.load(last, map_location="cpu", weights_only=True)
     hp = ckpt["hyper_parameters"]
     assert hp["model_config"]["residual_layers"] == 2
     assert hp["recipe"]["diffusion"]["parameterisation"] == "v"
@@ -57,8 +57,10 @@ def test_resume_continues_exactly(tmp_path):
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
-    # and the run really moved: weights differ from the 3-step checkpoint
-    c = _weights(half)
+    # and the run really moved: weights differ from the 3-step checkpoint (the resumed run
+    # continues the folder's own last.ckpt; step 3 stays in its step file)
+    assert resumed == half
+    c = _weights(half.parent / "step0000003.ckpt")
     assert any(not torch.equal(a[k], c[k]) for k in a if k.startswith("net."))
 
 
@@ -171,22 +173,22 @@ def test_checkpoint_writes_are_atomic(tmp_path, monkeypatch):
     path = tmp_path / "last.ckpt"
     io.save_checkpoint({"step": 1}, path)
 
-    def broken_save(obj, f, *args, **kwargs):
-        Path(f).write_bytes(b"half a checkpoint")
+    def broken_save(obj, f, *args, **kwargs):  # f: the open temporary file
+        f.write(b"half a checkpoint")
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", broken_save)
     with pytest.raises(OSError, match="disk full"):
         io.save_checkpoint({"step": 2}, path)
     monkeypatch.undo()
-    assert torch.load(path, weights_only=False) == {"step": 1}
+    assert torch.load(path, weights_only=True) == {"step": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
 
 
 @pytest.mark.slow
 def test_torch_compile_option_trains(tmp_path):
     last = train(tiny_recipe(tmp_path, "trainer.compile=true", steps=2), tmp_path / "run", progress=False)
-    state = torch.load(last, map_location="cpu", weights_only=False)["state_dict"]
+    state = torch.load(last, map_location="cpu", weights_only=True)["state_dict"]
     assert not any("_orig_mod" in k for k in state)  # plain keys: loadable without compile
 
 

@@ -145,7 +145,7 @@ def test_tune_schedule_and_vocode_cli(trained, tmp_path):
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "tuned ddim grid (2 steps)" in run.stdout
-    meta = torch.load(tuned, map_location="cpu", weights_only=False)["wavediff"]["tuned_grids"]
+    meta = torch.load(tuned, map_location="cpu", weights_only=True)["wavediff"]["tuned_grids"]
     assert len(meta["ddim:2"]) == 2
     assert Vocoder.from_checkpoint(tuned).tuned_grids["ddim:2"] == meta["ddim:2"]
     out = tmp_path / "one.wav"

@@ -40,6 +40,16 @@ def _run_data_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
 def _int_list(text: str) -> tuple[int, ...]:
     return tuple(int(v) for v in text.split(",") if v.strip())
 
@@ -177,13 +187,11 @@ def _run_vocode(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .audio.io import READ_FORMATS, save_audio
+    from .vocode_outputs import FolderReport, check_writable, folder_outputs, single_output
     from .vocoder import MEL_FILE_SUFFIXES, Vocoder
 
-    voc = Vocoder.from_checkpoint(args.checkpoint, device=args.device)
-    options = dict(steps=args.steps, method=args.method, grid=args.grid, seed=args.seed,
-                   mel_convention=args.mel_convention,
-                   chunk_frames=None if args.chunk_seconds is None
-                   else max(1, int(args.chunk_seconds * voc.sample_rate) // voc.hop))
+    if not args.input.exists():
+        raise FileNotFoundError(f"input {args.input} not found")
     if args.input.is_dir():
         suffixes = set(READ_FORMATS) | set(MEL_FILE_SUFFIXES)
         inputs = sorted(p for p in args.input.rglob("*") if p.suffix.lower() in suffixes)
@@ -191,15 +199,38 @@ def _run_vocode(args: argparse.Namespace) -> int:
             raise ValueError(f"{args.input}: no audio ({', '.join(sorted(READ_FORMATS))}) or mel "
                              f"({', '.join(MEL_FILE_SUFFIXES)}) files found")
         out_dir = args.out or Path("vocoded")
-        for path in tqdm(inputs, desc="vocoding", unit="file"):
-            audio, sr = voc.vocode_file(path, **options)
-            save_audio(out_dir / path.relative_to(args.input).with_suffix(".wav"), audio, sr)
-        print(f"{len(inputs)} file(s) vocoded into {out_dir}")
+        targets = folder_outputs(inputs, args.input, out_dir, args.overwrite)
+        check_writable(out_dir)
+    else:
+        out = single_output(args.input, args.out, args.overwrite)
+        check_writable(out.parent)
+    voc = Vocoder.from_checkpoint(args.checkpoint, device=args.device)
+    options = dict(steps=args.steps, method=args.method, grid=args.grid, seed=args.seed,
+                   mel_convention=args.mel_convention,
+                   chunk_frames=None if args.chunk_seconds is None
+                   else max(1, int(args.chunk_seconds * voc.sample_rate) // voc.hop))
+    if args.input.is_dir():
+        report = FolderReport()
+        for path, target in zip(tqdm(inputs, desc="vocoding", unit="file"), targets):
+            try:  # a bad input is reported at the end; the good ones are all vocoded
+                audio, sr = voc.vocode_file(path, **options)
+            except ValueError as err:
+                report.failed.append((path, str(err).replace(f"{path}: ", "").splitlines()[0]))
+                continue
+            save_audio(target, audio, sr)
+            report.written.append(target)
+        print(f"{len(report.written)} of {len(inputs)} file(s) vocoded into {out_dir}")
+        if report.failed:
+            for line in report.lines():
+                print(f"wavediff: error: {line}", file=sys.stderr)
+            print(f"wavediff: error: {len(report.failed)} file(s) could not be vocoded (listed above)", file=sys.stderr)
+            return 2
         return 0
-    if not args.input.exists():
-        raise FileNotFoundError(f"input {args.input} not found")
-    out = args.out or args.input.with_name(args.input.stem + "_vocoded.wav")
-    audio, sr = voc.vocode_file(args.input, **options)
+    try:
+        audio, sr = voc.vocode_file(args.input, **options)
+    except ValueError as err:
+        message = str(err)
+        raise ValueError(message if str(args.input) in message else f"{args.input}: {message}") from None
     save_audio(out, audio, sr)
     print(f"vocoded {args.input} -> {out} ({audio.shape[-1] / sr:.2f} s at {sr} Hz)")
     return 0
@@ -221,6 +252,14 @@ def _run_tune_schedule(args: argparse.Namespace) -> int:
     target = save_tuned_grid(args.checkpoint, args.method, args.steps, grid, args.out)
     print(f"tuned {args.method} grid ({args.steps} steps): mel L1 {start:.4f} -> {best:.4f}; "
           f"logsnr {[round(v, 3) for v in grid]}; saved in {target}")
+    return 0
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from .export import export_model
+
+    out = export_model(args.checkpoint, args.out, overwrite=args.overwrite)
+    print(f"exported {args.checkpoint} -> {out} (model.safetensors: EMA weights, config.json: settings)")
     return 0
 
 
@@ -397,7 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  wavediff sample runs/demo/checkpoints/last.ckpt --steps 8 --method ddpm --grid uniform_logsnr --out ddpm8/\n"
         "  wavediff sample runs/demo-distill/round_2/checkpoints/last.ckpt --num 8 --out student/\n",
         _run_sample)
-    sa.add_argument("checkpoint", type=Path, help="model checkpoint (.ckpt)")
+    sa.add_argument("checkpoint", type=Path, help="model checkpoint (.ckpt) or exported model folder")
     sa.add_argument("--num", type=int, default=8, help="number of clips (default 8)")
     sa.add_argument("--steps", type=int, default=None, help="sampling steps (default: the recipe's)")
     sa.add_argument("--method", default=None, help="ddpm, ddim, euler, heun, sde, dpmpp_2m (default: the recipe's)")
@@ -417,17 +456,19 @@ def build_parser() -> argparse.ArgumentParser:
         "  wavediff vocode CKPT tts_mels/ --mel-convention hifigan --out vocoded/   # a folder, batched\n"
         "  wavediff vocode CKPT long.flac --chunk-seconds 10 --out long_voc.wav      # bounded memory\n",
         _run_vocode)
-    vo.add_argument("checkpoint", type=Path, help="vocoder checkpoint (.ckpt)")
+    vo.add_argument("checkpoint", type=Path, help="vocoder checkpoint (.ckpt) or exported model folder")
     vo.add_argument("input", type=Path, help="WAV/FLAC/OGG file, .npy/.pt mel, or a folder of them")
     vo.add_argument("--out", type=Path, default=None, help="output WAV (or folder for a folder input)")
     vo.add_argument("--steps", type=int, default=None, help="sampling steps (default: the recipe's)")
     vo.add_argument("--method", default=None, help="ddpm, ddim, euler, heun, sde, dpmpp_2m (default: the recipe's)")
     vo.add_argument("--grid", default=None, help="uniform_t, uniform_logsnr, karras, diffwave6 or tuned")
     vo.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
-    vo.add_argument("--chunk-seconds", type=float, default=None, help="vocode in chunks of this length (exact)")
+    vo.add_argument("--chunk-seconds", type=_positive_float, default=None,
+                    help="vocode in chunks of this length (exact)")
     vo.add_argument("--mel-convention", choices=("diffwave", "hifigan"), default=None,
                     help="convert a mel made with this front-end's log/normalisation convention")
     vo.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    vo.add_argument("--overwrite", action="store_true", help="replace output files that exist already")
 
     ev = _add_command(
         sub, "evaluate", "quality against network evaluations on held-out clips: metrics, RTF, audio, plots",
@@ -463,7 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  wavediff tune-schedule runs/ljspeech-vocoder/checkpoints/last.ckpt --data data/ljspeech/wavs --steps 6\n"
         "  wavediff tune-schedule CKPT --data held_out/ --steps 4 --method dpmpp_2m --out tuned.ckpt\n",
         _run_tune_schedule)
-    ts.add_argument("checkpoint", type=Path, help="vocoder checkpoint (.ckpt)")
+    ts.add_argument("checkpoint", type=Path, help="vocoder checkpoint (.ckpt) or exported model folder")
     ts.add_argument("--data", type=Path, required=True, help="folder of held-out audio")
     ts.add_argument("--steps", type=int, required=True, help="number of grid points")
     ts.add_argument("--method", default="ddim", help="sampler the grid is tuned for (default ddim)")
@@ -472,6 +513,14 @@ def build_parser() -> argparse.ArgumentParser:
     ts.add_argument("--candidates", type=int, default=12, help="values tried per position (default 12)")
     ts.add_argument("--passes", type=int, default=1, help="passes over the positions (default 1)")
     ts.add_argument("--out", type=Path, default=None, help="write the tuned checkpoint here (default: in place)")
+    ex = _add_command(
+        sub, "export", "write a checkpoint's EMA weights (safetensors) and settings (JSON): the format to share",
+        "  wavediff export runs/demo/checkpoints/last.ckpt --out models/demo\n"
+        "  wavediff sample models/demo --num 4 --out samples/       # every command takes the folder\n",
+        _run_export)
+    ex.add_argument("checkpoint", type=Path, help="wavediff checkpoint (.ckpt)")
+    ex.add_argument("--out", type=Path, required=True, help="folder to write model.safetensors and config.json to")
+    ex.add_argument("--overwrite", action="store_true", help="write into a folder that holds files already")
     ga = _add_command(
         sub, "gallery", "one self-contained HTML page of an evaluation report: players, spectrograms, metrics",
         "  wavediff gallery report/ --out gallery.html\n"
@@ -504,13 +553,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # recipe overrides may also follow an option: train ... a=1 --out X b=2
+        if hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+            args.overrides = list(args.overrides) + extra
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not hasattr(args, "run"):
         return _print_help(parser)
+    from .errors import user_message
+
     try:
         return int(args.run(args) or 0)
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
-        print(f"wavediff: error: {err}", file=sys.stderr)
+    except Exception as err:  # noqa: BLE001 - user-fixable failures become one line; bugs keep their traceback
+        message = user_message(err)
+        if message is None:
+            raise
+        print(f"wavediff: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -11,8 +11,9 @@ from typing import Callable
 import torch
 
 from .audio.metrics import mel_l1
+from .checkpoint_io import atomic_torch_save, is_export, load_checkpoint
 from .diffusion.grids import step_grid
-from .train.callbacks import atomic_torch_save
+from .export import save_tuned_grid_export
 from .vocoder import Vocoder
 
 
@@ -56,13 +57,16 @@ def tune_grid(voc: Vocoder, clips: list[torch.Tensor], steps: int, method: str =
 def save_tuned_grid(checkpoint: str | Path, method: str, steps: int, grid: list[float],
                     out: str | Path | None = None) -> Path:
     """Store the grid in the checkpoint's metadata (``wavediff.tuned_grids["method:steps"]``),
-    written atomically to ``out`` (default: in place)."""
-    checkpoint = Path(checkpoint)
-    target = Path(out) if out is not None else checkpoint
-    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    meta = ckpt.setdefault("wavediff", {})
-    meta.setdefault("tuned_grids", {})[f"{method}:{steps}"] = [float(v) for v in grid]
+    written atomically to ``out`` (default: in place). An exported model (folder) gets it in
+    its ``config.json``; ``out`` is then a folder that receives a copy of the model."""
     if not all(math.isfinite(v) for v in grid):
         raise ValueError("tuned grid has non-finite values")
+    checkpoint = Path(checkpoint)
+    target = Path(out) if out is not None else checkpoint
+    if is_export(checkpoint):
+        return save_tuned_grid_export(checkpoint, target, f"{method}:{steps}", [float(v) for v in grid])
+    ckpt = load_checkpoint(checkpoint)
+    meta = ckpt.setdefault("wavediff", {})
+    meta.setdefault("tuned_grids", {})[f"{method}:{steps}"] = [float(v) for v in grid]
     atomic_torch_save(ckpt, target)
     return target

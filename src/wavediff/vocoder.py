@@ -150,7 +150,11 @@ class Vocoder:
         ``declared``: the MelConfig the mel says it was made with (refused when it differs
         in anything but the convertible log/normalisation fields). ``convention``: the mel
         comes from a ``diffwave`` or ``hifigan`` style front-end on this STFT; convert it."""
-        mel = torch.as_tensor(np.asarray(mel) if not isinstance(mel, torch.Tensor) else mel).float()
+        mel = torch.as_tensor(np.asarray(mel) if not isinstance(mel, torch.Tensor) else mel)
+        if mel.is_complex():  # .float() would silently drop the imaginary part
+            raise ValueError("mel is complex-valued (an STFT?); give real log-mel values made with the "
+                             "checkpoint's MelConfig")
+        mel = mel.float()
         if mel.ndim == 2:
             mel = mel.unsqueeze(0)
         if mel.ndim != 3:

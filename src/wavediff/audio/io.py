@@ -23,6 +23,7 @@ import soundfile as sf
 import torch
 
 from .resample import resample
+from .wav_integrity import warn_if_truncated
 
 __all__ = [
     "AudioError",
@@ -251,6 +252,7 @@ def load_audio(
     except Exception as err:
         raise _corrupt(path, err) from err
 
+    warn_if_truncated(path)  # libsndfile reads a cut-short WAV without a word
     num_frames, channels = data.shape
     if num_frames == 0:
         raise AudioError(

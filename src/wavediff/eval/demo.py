@@ -137,6 +137,7 @@ def run_demo(out: str | Path = "demo-out", device: str = "cpu", minutes: float =
     from ..nn import PRESETS, build_denoiser
     from ..train.distill import distill
     from ..train.run import train
+    from ..train.run_folder import previous_run
     from .evaluate import EvalOptions, evaluate
     from .gallery import write_gallery
 
@@ -153,6 +154,8 @@ def run_demo(out: str | Path = "demo-out", device: str = "cpu", minutes: float =
         raise ValueError(f"unknown --model {model!r}; choose one of {list(PRESETS)}")
     teacher_values = {**DEMO_TEACHER, "model": {**DEMO_TEACHER["model"], "preset": model}}
     out = Path(out)
+    if previous_run(out / "teacher") is not None:  # checked before minutes of work, not at the teacher stage
+        raise ValueError(f"--out {out} holds an earlier demo run; give a new --out folder or remove that one")
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     timings: dict[str, float] = {}

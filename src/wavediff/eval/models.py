@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..checkpoint_io import is_export
 from ..diffusion import nfe as count_nfe
 from ..diffusion.distillation import sigma_range
 from ..diffusion.grids import grid_names, named_grid_steps
@@ -63,7 +64,7 @@ def _kind(method: str) -> str:
 def resolve_model(path: str | Path, name: str | None = None) -> ModelSpec:
     """A :class:`ModelSpec` from a checkpoint file or a train/distill run folder."""
     path = Path(path)
-    if path.is_dir():
+    if path.is_dir() and not is_export(path):  # an exported model is loaded like a checkpoint file
         summary = path / "distill.json"
         if summary.is_file():
             info = json.loads(summary.read_text())
@@ -83,7 +84,7 @@ def resolve_model(path: str | Path, name: str | None = None) -> ModelSpec:
         else:
             raise FileNotFoundError(f"{path} is a folder without checkpoints/last.ckpt or distill.json: "
                                     "pass a checkpoint file or a wavediff train/distill output folder")
-    if not path.is_file():
+    if not path.is_file() and not is_export(path):
         raise FileNotFoundError(f"checkpoint {path} not found")
     info = distilled_info(path)
     if not info:

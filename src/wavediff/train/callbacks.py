@@ -4,36 +4,56 @@ samples written (and logged) at every validation."""
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temporary file in the target folder, then rename into place: a
-    crash while saving leaves the previous file intact and no partial file behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+from ..checkpoint_io import (  # noqa: F401  (atomic_torch_save re-exported for older imports)
+    CheckpointError, atomic_torch_save, load_checkpoint, plain, remove_stale_temporaries)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning checkpoint I/O through ``atomic_torch_save`` (``last.ckpt`` is never corrupt)."""
+    """Lightning checkpoint I/O for wavediff: writes through ``atomic_torch_save`` (``last.ckpt``
+    is never corrupt) with only plain values in it, and reads (``--resume``) through
+    ``load_checkpoint``, which never executes code from the file."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path: str | os.PathLike, storage_options: Any = None) -> None:
-        atomic_torch_save(checkpoint, path)
+        atomic_torch_save(plain(checkpoint), path)
+
+    def load_checkpoint(self, path: str | os.PathLike, map_location: Any = None,
+                        weights_only: bool | None = None) -> dict[str, Any]:
+        ckpt = load_checkpoint(path, "--resume checkpoint")
+        if ckpt.get("exported"):
+            raise CheckpointError(f"{path} is an exported model (weights only): resume from the run's .ckpt file")
+        return ckpt
+
+
+class StepCheckpoint(ModelCheckpoint):
+    """``ModelCheckpoint`` that also saves when training ends: Lightning defers a periodic
+    save that falls on an epoch's last batch to the next validation, and skips it when no
+    validation follows, so a run could end with its last steps nowhere on disk."""
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.global_step > 0 and not self._should_skip_saving_checkpoint(trainer):
+            candidates = self._monitor_candidates(trainer)
+            self._save_topk_checkpoint(trainer, candidates)
+            self._save_last_checkpoint(trainer, candidates)
+        super().on_train_end(trainer, pl_module)
+
+
+def step_checkpoint(folder: str | Path, every: int) -> StepCheckpoint:
+    """The checkpoint callback of a run: ``last.ckpt`` plus the 3 latest ``stepNNNNNNN.ckpt``
+    every ``every`` steps and at the final step. Stale temporaries of an earlier crash are
+    removed first."""
+    remove_stale_temporaries(folder)
+    return StepCheckpoint(dirpath=folder, filename="step{step:07d}", auto_insert_metric_name=False,
+                          every_n_train_steps=every, save_last=True, save_top_k=3, monitor="step", mode="max",
+                          enable_version_counter=False)  # one run per folder: never last-v1.ckpt
 
 
 class Throughput(L.Callback):

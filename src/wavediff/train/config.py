@@ -402,10 +402,18 @@ def validate_recipe(recipe: Recipe) -> None:
                           "(a preset name such as 'diffwave' or a MelConfig mapping)")
     positive = {"data.sample_rate": recipe.data.sample_rate, "data.segment_samples": recipe.data.segment_samples,
                 "data.batch_size": recipe.data.batch_size, "trainer.max_steps": recipe.trainer.max_steps,
-                "optim.lr": recipe.optim.lr, "sample.steps": recipe.sample.steps}
+                "optim.lr": recipe.optim.lr, "sample.steps": recipe.sample.steps,
+                "trainer.val_every": recipe.trainer.val_every,
+                "trainer.checkpoint_every": recipe.trainer.checkpoint_every,
+                "trainer.log_every": recipe.trainer.log_every}
     for key, value in positive.items():
         if value <= 0:
             raise RecipeError(f"{key} must be positive, got {value}")
+    if recipe.data.valid_clips < 1:
+        raise RecipeError(f"data.valid_clips must be at least 1 (clips validated and sampled from), got "
+                          f"{recipe.data.valid_clips}; to validate rarely, raise trainer.val_every instead")
+    if recipe.optim.warmup_steps < 0:
+        raise RecipeError(f"optim.warmup_steps must be >= 0 (0: no warm-up), got {recipe.optim.warmup_steps}")
     if not 0.0 <= recipe.optim.ema_decay < 1.0:
         raise RecipeError(f"optim.ema_decay must lie in [0, 1), got {recipe.optim.ema_decay}")
     if not 0.0 <= recipe.diffusion.class_dropout < 1.0:

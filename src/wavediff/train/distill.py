@@ -65,13 +65,15 @@ from ..diffusion.distillation import (
     sigma_range,
     v_as_consistency_output,
 )
+from ..checkpoint_io import load_checkpoint
 from ..diffusion.parameterisation import eps_mse_factor, expand_like, from_x0
 from ..diffusion.schedules import alpha_sigma_from_logsnr, schedule_from_config
 from ..diffusion.weighting import weighting_from_config
-from .callbacks import AtomicCheckpointIO, SampleWriter, Throughput
+from .callbacks import AtomicCheckpointIO, SampleWriter, Throughput, step_checkpoint
 from .config import Recipe, RecipeError, recipe_from_dict, write_text_atomic
 from .module import DiffusionModule, load_module
 from .run import WaveDataModule, _logger, build_data, build_module, resolve_mel
+from .run_folder import check_fresh_or_resumed, run_folder_lock
 
 Tensor = torch.Tensor
 DenoiseFn = Callable[[Tensor, Tensor], Tensor]
@@ -634,8 +636,9 @@ def sample_student(module: DiffusionModule, num: int, length: int, steps: int | 
 
 
 def distilled_info(path: str | Path) -> dict[str, Any] | None:
-    """``checkpoint["wavediff"]["distilled"]`` of a checkpoint (None for a plain model)."""
-    ckpt = torch.load(Path(path), map_location="cpu", weights_only=False)
+    """``checkpoint["wavediff"]["distilled"]`` of a checkpoint or exported model (None for a
+    plain model); read without executing anything from the file."""
+    ckpt = load_checkpoint(path)
     return ckpt.get("wavediff", {}).get("distilled")
 
 
@@ -681,9 +684,7 @@ def _fit_stage(module: DiffusionModule, recipe: Recipe, data: Any, stage_dir: Pa
     """Run one stage with Lightning (same trainer set-up as ``wavediff train``); returns the
     stage's ``checkpoints/last.ckpt``, always written at the final step."""
     t = recipe.trainer
-    ckpt = L.pytorch.callbacks.ModelCheckpoint(
-        dirpath=stage_dir / "checkpoints", filename="step{step:07d}", auto_insert_metric_name=False,
-        every_n_train_steps=t.checkpoint_every, save_last=True, save_top_k=3, monitor="step", mode="max")
+    ckpt = step_checkpoint(stage_dir / "checkpoints", t.checkpoint_every)
     callbacks: list[L.Callback] = [ckpt, Throughput(), SampleWriter(stage_dir / "samples",
                                                                     num=min(4, recipe.data.valid_clips))]
     callbacks += list(extra_callbacks or [])
@@ -712,9 +713,10 @@ def _fit_stage(module: DiffusionModule, recipe: Recipe, data: Any, stage_dir: Pa
 
 
 def _resume_stage(resume: Path, method: str) -> dict[str, Any]:
-    if not resume.is_file():
-        raise FileNotFoundError(f"--resume checkpoint {resume} not found")
-    info = distilled_info(resume)
+    ckpt = load_checkpoint(resume, "--resume checkpoint")  # never executes anything in the file
+    if ckpt.get("exported"):
+        raise RecipeError(f"--resume {resume} is an exported model (weights only); resume from the run's .ckpt")
+    info = ckpt.get("wavediff", {}).get("distilled")
     if not info:
         raise RecipeError(f"{resume} is not a distillation checkpoint (no 'distilled' record)")
     if info["method"] != method:
@@ -743,7 +745,17 @@ def distill(recipe: Recipe, teacher_ckpt: str | Path | None, out: str | Path, re
         raise RecipeError("distill.method is 'none': set it to progressive, consistency_distillation "
                           "or consistency_training (e.g. distill.method=progressive)")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    resume = Path(resume) if resume is not None else None
+    check_fresh_or_resumed(out, resume)
+    resume_info = _resume_stage(resume, d.method) if resume is not None else None
+    with run_folder_lock(out):
+        return _distill_locked(recipe, teacher_ckpt, out, resume, resume_info, progress, extra_callbacks)
+
+
+def _distill_locked(recipe: Recipe, teacher_ckpt: str | Path | None, out: Path, resume: Path | None,
+                    resume_info: dict[str, Any] | None, progress: bool,
+                    extra_callbacks: list[L.Callback] | None) -> Path:
+    d = recipe.distill
     L.seed_everything(recipe.seed, workers=True, verbose=False)
     teacher: DiffusionModule | None = None
     if teacher_ckpt is not None:
@@ -773,8 +785,6 @@ def distill(recipe: Recipe, teacher_ckpt: str | Path | None, out: str | Path, re
     guidance = _teacher_guidance(recipe, teacher)
     summary: dict[str, Any] = {"method": d.method, "teacher": str(teacher_ckpt) if teacher_ckpt else None,
                                "stages": []}
-    resume = Path(resume) if resume is not None else None
-    resume_info = _resume_stage(resume, d.method) if resume is not None else None
     start = time.perf_counter()
     last: Path | None = None
 

@@ -5,6 +5,7 @@ recipe, labels, data split)."""
 
 from __future__ import annotations
 
+import inspect
 import math
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import lightning as L
 import torch
 
 from ..audio.data_transform import DataTransform
+from ..checkpoint_io import CheckpointError, load_checkpoint
 from ..audio.mel import LogMel, MelConfig
 from ..diffusion import (
     NAMED_GRIDS,
@@ -276,12 +278,28 @@ def _last_checkpoint(trainer: L.Trainer) -> str | None:
 
 
 def load_module(path: str | Path, map_location: str | torch.device = "cpu") -> DiffusionModule:
-    """Load a wavediff checkpoint for inference (EMA weights in ``module.ema.model``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} not found")
+    """Load a wavediff checkpoint (``.ckpt`` file or ``wavediff export`` folder) for inference
+    (EMA weights in ``module.ema.model``). Nothing in the file is executed
+    (``checkpoint_io.load_checkpoint``); a file that is not a wavediff checkpoint raises a
+    ``ValueError`` naming it."""
+    return module_from_checkpoint(load_checkpoint(path), path, map_location)
+
+
+def module_from_checkpoint(ckpt: dict[str, Any], path: str | Path = "checkpoint",
+                           map_location: str | torch.device = "cpu") -> DiffusionModule:
+    """A ``DiffusionModule`` built from a loaded checkpoint dictionary: the constructor's
+    arguments from ``hyper_parameters`` (extra ones of the distillation modules are left
+    out), then ``on_load_checkpoint`` and the state dict, as Lightning would do it."""
+    hp, state = ckpt.get("hyper_parameters"), ckpt.get("state_dict")
+    if not isinstance(hp, dict) or not isinstance(state, dict) or "wavediff" not in ckpt:
+        raise CheckpointError(f"{path} is not a wavediff checkpoint (no model settings in it): pass a checkpoint "
+                              "written by `wavediff train`/`distill` or a `wavediff export` folder")
+    accepted = set(inspect.signature(DiffusionModule.__init__).parameters) - {"self"}
     try:
-        module = DiffusionModule.load_from_checkpoint(path, map_location=map_location, weights_only=False)
-    except (KeyError, TypeError, RuntimeError) as err:
-        raise ValueError(f"{path} is not a wavediff checkpoint ({type(err).__name__}: {err})") from None
-    return module.eval()
+        module = DiffusionModule(**{k: v for k, v in hp.items() if k in accepted})
+        module.on_load_checkpoint(ckpt)
+        module.load_state_dict(state, strict=True)
+    except (KeyError, TypeError, RuntimeError, AttributeError) as err:
+        raise CheckpointError(f"{path} is not a wavediff checkpoint of this version ({type(err).__name__}: "
+                              f"{str(err).splitlines()[0][:300] if str(err) else ''})") from None
+    return module.to(map_location).eval()

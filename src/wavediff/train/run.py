@@ -7,6 +7,7 @@ Output folder layout::
     OUT/checkpoints/last.ckpt    the latest checkpoint (atomic writes), plus step*.ckpt
     OUT/samples/step_XXXXXXX/    audio generated at each validation
     OUT/logs/                    TensorBoard (when installed) or CSV metrics
+    OUT/.wavediff.lock           held (flock) by the run writing to the folder
 """
 
 from __future__ import annotations
@@ -24,10 +25,12 @@ from torch.utils.data import DataLoader
 from ..audio.data_transform import DataTransform
 from ..audio.mel import MelConfig, nominal_range
 from ..data.datasets import ClipDataset, ClipStore, SegmentDataset, StepSampler, check_items, collate_clips
+from ..checkpoint_io import load_checkpoint
 from ..nn import PRESETS, SpectralConfig, build_denoiser
-from .callbacks import AtomicCheckpointIO, SampleWriter, Throughput
+from .callbacks import AtomicCheckpointIO, SampleWriter, Throughput, step_checkpoint
 from .config import Recipe, RecipeError, write_text_atomic
 from .module import DiffusionModule
+from .run_folder import check_fresh_or_resumed, run_folder_lock
 
 
 def resolve_mel(recipe: Recipe) -> MelConfig | None:
@@ -152,22 +155,63 @@ def build_module(recipe: Recipe, sample_rate: int, mel: MelConfig | None, labels
 
 def train(recipe: Recipe, out: str | Path, resume: str | Path | None = None,
           progress: bool = True, extra_callbacks: list[L.Callback] | None = None) -> Path:
-    """Train (or resume) a model; returns the path of the last checkpoint."""
+    """Train (or resume) a model; returns the path of the last checkpoint.
+
+    The run folder belongs to this run while it trains (a lock; see ``run_folder``); a
+    folder that already holds a run needs ``resume``. Nothing in it is written before the
+    recipe, the data and the ``resume`` checkpoint are known to fit together."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    resume = Path(resume) if resume is not None else None
+    check_fresh_or_resumed(out, resume)
+    resume_ckpt = load_resume_checkpoint(resume) if resume is not None else None
+    with run_folder_lock(out):
+        return _train_locked(recipe, out, resume, resume_ckpt, progress, extra_callbacks)
+
+
+def load_resume_checkpoint(resume: Path) -> dict:
+    """The ``--resume`` checkpoint, loaded safely and checked to be a full training state."""
+    ckpt = load_checkpoint(resume, "--resume checkpoint")
+    if ckpt.get("exported"):
+        raise RecipeError(f"--resume {resume} is an exported model (weights only); resume from the run's "
+                          "checkpoints/last.ckpt")
+    missing = [k for k in ("wavediff", "hyper_parameters", "state_dict", "optimizer_states", "loops") if k not in ckpt]
+    if missing:
+        raise RecipeError(f"--resume {resume} is not a wavediff training checkpoint (no {', '.join(missing)}); "
+                          "pass a run's checkpoints/last.ckpt")
+    return ckpt
+
+
+def check_resume_matches(resume: Path, ckpt: dict, module: DiffusionModule) -> None:
+    """Refuse a ``--resume`` checkpoint trained with another network, diffusion, mel features
+    or labels than the recipe builds now (it would fail half-way, or silently mix runs)."""
+    hp = ckpt["hyper_parameters"]
+    mine = module.hparams
+    theirs_recipe = hp.get("recipe") or {}
+    for section in ("model", "diffusion", "mel"):
+        if theirs_recipe.get(section) != mine["recipe"].get(section):
+            raise RecipeError(f"--resume {resume} was trained with another '{section}' section than this recipe "
+                              f"({theirs_recipe.get(section)!r} vs {mine['recipe'].get(section)!r}); resume with the "
+                              "run's own recipe.yaml")
+    for key in ("model_config", "sample_rate", "labels"):
+        if hp.get(key) != mine[key]:
+            raise RecipeError(f"--resume {resume} has another {key} than this recipe and corpus "
+                              f"({hp.get(key)!r} vs {mine[key]!r}); resume with the run's own recipe and data")
+
+
+def _train_locked(recipe: Recipe, out: Path, resume: Path | None, resume_ckpt: dict | None, progress: bool,
+                  extra_callbacks: list[L.Callback] | None) -> Path:
     L.seed_everything(recipe.seed, workers=True, verbose=False)
     mel = resolve_mel(recipe)
     data = build_data(recipe, mel)
-    if resume is not None and not Path(resume).is_file():
-        raise FileNotFoundError(f"--resume checkpoint {resume} not found")
     module = build_module(recipe, recipe.data.sample_rate, mel, data.labels, data.split)
+    if resume_ckpt is not None:
+        check_resume_matches(resume, resume_ckpt, module)
+        del resume_ckpt  # Lightning loads it again (through AtomicCheckpointIO: safely)
     recipe.save(out / "recipe.yaml")
     write_text_atomic(out / "split.json", json.dumps(data.split, indent=1))
 
     t = recipe.trainer
-    ckpt = L.pytorch.callbacks.ModelCheckpoint(
-        dirpath=out / "checkpoints", filename="step{step:07d}", auto_insert_metric_name=False,
-        every_n_train_steps=t.checkpoint_every, save_last=True, save_top_k=3, monitor="step", mode="max")
+    ckpt = step_checkpoint(out / "checkpoints", t.checkpoint_every)
     throughput = Throughput()
     callbacks: list[L.Callback] = [ckpt, throughput, SampleWriter(out / "samples", num=min(4, recipe.data.valid_clips))]
     callbacks += list(extra_callbacks or [])
