@@ -417,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  wavediff vocode CKPT long.flac --chunk-seconds 10 --out long_voc.wav      # bounded memory\n",
         _run_vocode)
     vo.add_argument("checkpoint", type=Path, help="vocoder checkpoint (.ckpt)")
-    vo.add_argument("input", type=Path, help="WAV/FLAC/OGG file, .npy/.pt mel, or a folder of them")
+    vo.add_argument("input", type=Path, help="audio file (WAV/FLAC/OGG/MP3/AIFF), .npy/.pt mel, or a folder of them")
     vo.add_argument("--out", type=Path, default=None, help="output WAV (or folder for a folder input)")
     vo.add_argument("--steps", type=int, default=None, help="sampling steps (default: the recipe's)")
     vo.add_argument("--method", default=None, help="ddpm, ddim, euler, heun, sde, dpmpp_2m (default: the recipe's)")

@@ -262,7 +262,7 @@ class Vocoder:
         return max(limit - 2 * context, 2 * context, 1)
 
     def load_input(self, path: str | Path, mel_convention: str | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Read an input file: audio (WAV/FLAC/OGG) -> (mel, audio); a mel array (.npy, or .pt
+        """Read an input file: audio (any of ``READ_FORMATS``: WAV/FLAC/OGG/MP3/AIFF) -> (mel, audio); a mel array (.npy, or .pt
         holding a tensor or ``{"mel": tensor, "mel_config": dict}``) -> (mel, None)."""
         path = Path(path)
         suffix = path.suffix.lower()
