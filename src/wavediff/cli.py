@@ -95,7 +95,7 @@ def _run_train(args: argparse.Namespace) -> int:
         return 0
     from .train.run import train
 
-    train(recipe, args.out or Path("runs") / recipe.name, resume=args.resume)
+    train(recipe, args.out or Path("runs") / recipe.name, resume=args.resume, init_from=args.init_from)
     return 0
 
 
@@ -357,6 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
         "  wavediff train --config recipes/demo.yaml --out runs/demo\n"
         "  wavediff train --config recipes/demo.yaml --max-steps 200 optim.lr=5e-4 data.batch_size=4\n"
         "  wavediff train --config recipes/demo.yaml --resume runs/demo/checkpoints/last.ckpt\n"
+        "  wavediff train --config recipes/ljspeech-vocoder.yaml --init-from runs/ljspeech-vocoder/checkpoints/last.ckpt \\\n"
+        "      --out runs/my-speaker data.corpus=folder data.root=data/my-speaker optim.lr=1e-4   # fine-tune\n"
         "  wavediff train --config recipes/ljspeech-vocoder.yaml trainer.devices=4 trainer.strategy=ddp\n"
         "  wavediff train --config recipes/demo.yaml --print-config\n",
         _run_train)
@@ -364,6 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", type=Path, default=None, help="output folder (default runs/<recipe name>)")
     tr.add_argument("--max-steps", type=int, default=None, help="shortcut for trainer.max_steps=N")
     tr.add_argument("--resume", type=Path, default=None, help="checkpoint to continue from (exactly)")
+    tr.add_argument("--init-from", type=Path, default=None,
+                    help="new run starting from this checkpoint's weights and EMA (same network); "
+                         "fresh optimiser and schedule")
     tr.add_argument("--print-config", action="store_true", help="print the resolved recipe and exit")
     tr.add_argument("overrides", nargs="*", metavar="key=value", help="override any recipe field")
 

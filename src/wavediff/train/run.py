@@ -141,8 +141,16 @@ def build_module(recipe: Recipe, sample_rate: int, mel: MelConfig | None, labels
 
 
 def train(recipe: Recipe, out: str | Path, resume: str | Path | None = None,
-          progress: bool = True, extra_callbacks: list[L.Callback] | None = None) -> Path:
-    """Train (or resume) a model; returns the path of the last checkpoint."""
+          progress: bool = True, extra_callbacks: list[L.Callback] | None = None,
+          init_from: str | Path | None = None) -> Path:
+    """Train (or resume) a model; returns the path of the last checkpoint.
+
+    ``resume``: continue that checkpoint's run exactly. ``init_from``: a new run whose network
+    and EMA start from that checkpoint's weights (same network required), with a fresh
+    optimiser, LR schedule and step counter (fine-tuning; see ``train/init_from.py``)."""
+    if resume is not None and init_from is not None:
+        raise ValueError("--resume continues a run and --init-from starts a new one from its weights; "
+                         "give one of them")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     L.seed_everything(recipe.seed, workers=True, verbose=False)
@@ -151,6 +159,11 @@ def train(recipe: Recipe, out: str | Path, resume: str | Path | None = None,
     if resume is not None and not Path(resume).is_file():
         raise FileNotFoundError(f"--resume checkpoint {resume} not found")
     module = build_module(recipe, recipe.data.sample_rate, mel, data.labels, data.split)
+    if init_from is not None:
+        from .init_from import init_from_checkpoint
+
+        init_from_checkpoint(module, init_from)
+        print(f"network and EMA weights initialised from {init_from}")
     recipe.save(out / "recipe.yaml")
     write_text_atomic(out / "split.json", json.dumps(data.split, indent=1))
 
