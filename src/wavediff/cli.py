@@ -243,6 +243,14 @@ def _run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_import_diffwave(args: argparse.Namespace) -> int:
+    from .importers import import_diffwave
+
+    out = import_diffwave(args.checkpoint, args.out, name=args.name)
+    print(f"converted {args.checkpoint} -> {out}; vocode, evaluate, tune-schedule and distill take it")
+    return 0
+
+
 def _run_gallery(args: argparse.Namespace) -> int:
     from .eval.gallery import write_gallery
 
@@ -476,6 +484,21 @@ def build_parser() -> argparse.ArgumentParser:
     ts.add_argument("--candidates", type=int, default=12, help="values tried per position (default 12)")
     ts.add_argument("--passes", type=int, default=1, help="passes over the positions (default 1)")
     ts.add_argument("--out", type=Path, default=None, help="write the tuned checkpoint here (default: in place)")
+    imp = sub.add_parser("import", help="convert a checkpoint of another code base into a wavediff checkpoint",
+                         description="Convert a checkpoint of another code base into a wavediff checkpoint.",
+                         epilog="examples:\n  wavediff import diffwave diffwave-ljspeech-22kHz-1000578.pt "
+                                "--out diffwave-lj.ckpt\n", formatter_class=_formatter)
+    imp.set_defaults(run=lambda _args: _print_help(imp))
+    imp_sub = imp.add_subparsers(title="formats", metavar="FORMAT")
+    idw = _add_command(
+        imp_sub, "diffwave", "a DiffWave reference checkpoint ({'model': state_dict, 'params': ...}) -> wavediff",
+        "  wavediff import diffwave diffwave-ljspeech-22kHz-1000578.pt --out diffwave-lj.ckpt\n"
+        "  wavediff vocode diffwave-lj.ckpt speech.wav --out speech_voc.wav    # then use it like any vocoder\n",
+        _run_import_diffwave)
+    idw.add_argument("checkpoint", type=Path, help="the reference's weights file (.pt)")
+    idw.add_argument("--out", type=Path, required=True, help="wavediff checkpoint to write (.ckpt)")
+    idw.add_argument("--name", default=None, help="recipe name stored in the checkpoint (default diffwave-<stem>)")
+
     ga = _add_command(
         sub, "gallery", "one self-contained HTML page of an evaluation report: players, spectrograms, metrics",
         "  wavediff gallery report/ --out gallery.html\n"

@@ -9,6 +9,7 @@ from .conditioners import ClassEmbedding, Conditioning, MelUpsampler, factorize_
 from .config import PRESETS, DenoiserConfig
 from .diffwave import DiffWave, ResidualLayer, build_denoiser
 from .embeddings import LogSNRFourierFeatures, NoiseLevelEmbedding
+from .step_embedding import DiffWaveStepEmbedding
 
 __all__ = [
     "build_denoiser",
@@ -21,5 +22,6 @@ __all__ = [
     "ClassEmbedding",
     "LogSNRFourierFeatures",
     "NoiseLevelEmbedding",
+    "DiffWaveStepEmbedding",
     "factorize_hop",
 ]
