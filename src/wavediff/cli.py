@@ -141,7 +141,17 @@ def _run_sample(args: argparse.Namespace) -> int:
     gen = torch.Generator().manual_seed(args.seed)
     s = module.recipe.sample
     distilled = module.recipe.distill.method != "none"
-    if distilled:
+    source = None
+    if args.from_ is not None:  # variations of a sound: every clip starts from the input
+        from .audio.io import load_audio
+        from .audio_to_audio import audio_to_audio, sampler_settings
+
+        source, _ = load_audio(args.from_, module.sample_rate, mono="mix")
+        method, grid, fixed = sampler_settings(module, args.mode, args.method, args.grid, args.steps)
+        audio = audio_to_audio(module, source.expand(args.num, -1).unsqueeze(1), args.strength, steps=args.steps,
+                               method=args.method, grid=args.grid, mode=args.mode, class_label=labels,
+                               guidance=args.guidance, generator=gen)
+    elif distilled:
         if args.guidance is not None or args.method is not None or args.grid is not None:
             raise ValueError("a distilled student samples with its own method and grid (and guidance distilled "
                              "in); drop --method/--grid/--guidance")
@@ -167,6 +177,9 @@ def _run_sample(args: argparse.Namespace) -> int:
                 "guidance": None if labels is None or distilled else (args.guidance if args.guidance is not None else s.guidance),
                 "seed": args.seed, "labels": [module.labels[int(l)] for l in labels] if labels is not None else None,
                 "files": files}
+    if source is not None:
+        settings.update({"from": str(args.from_), "strength": args.strength, "mode": args.mode, "method": method,
+                         "seconds": source.shape[-1] / module.sample_rate})
     write_text_atomic(out / "samples.json", json.dumps(settings, indent=1))
     print(f"{args.num} sample(s) written to {out}")
     return 0
@@ -407,7 +420,9 @@ def build_parser() -> argparse.ArgumentParser:
         "  wavediff sample runs/demo/checkpoints/last.ckpt --num 8 --steps 16 --out samples/\n"
         "  wavediff sample runs/demo/checkpoints/last.ckpt --num 4 --class bell --guidance 2 --out bells/\n"
         "  wavediff sample runs/demo/checkpoints/last.ckpt --steps 8 --method ddpm --grid uniform_logsnr --out ddpm8/\n"
-        "  wavediff sample runs/demo-distill/round_2/checkpoints/last.ckpt --num 8 --out student/\n",
+        "  wavediff sample runs/demo-distill/round_2/checkpoints/last.ckpt --num 8 --out student/\n"
+        "  wavediff sample runs/demo/checkpoints/last.ckpt --from kick.wav --strength 0.4 --num 4 --class drum --out kicks/\n"
+        "  wavediff sample runs/demo/checkpoints/last.ckpt --from pluck.wav --mode encode --strength 0.7 --class bell\n",
         _run_sample)
     sa.add_argument("checkpoint", type=Path, help="model checkpoint (.ckpt)")
     sa.add_argument("--num", type=int, default=8, help="number of clips (default 8)")
@@ -421,6 +436,14 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     sa.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     sa.add_argument("--out", type=Path, default=Path("samples"), help="output folder (default samples/)")
+    sa.add_argument("--from", dest="from_", type=Path, default=None,
+                    help="audio-to-audio: variations of this audio file (its whole length; --seconds is ignored)")
+    sa.add_argument("--strength", type=float, default=0.5,
+                    help="with --from: noise level t the input is taken to, 0..1 (0 keeps it, 1 is a fresh sample; "
+                         "default 0.5)")
+    sa.add_argument("--mode", choices=("noise", "encode"), default="noise",
+                    help="with --from: add noise (default), or encode with the probability-flow ODE (then "
+                         "--method ddim, euler or heun)")
 
     vo = _add_command(
         sub, "vocode", "mel -> waveform with a vocoder checkpoint (audio file: copy-synthesis; .npy/.pt: a mel)",
