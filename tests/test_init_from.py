@@ -112,3 +112,16 @@ def test_bad_files_and_the_command_line(pretrained, tmp_path):
            f"data.root={pretrained['tmp'] / 'corpus_a'}", "data.options={clips_per_class: 4}"]
     run = subprocess.run(cli, capture_output=True, text=True)
     assert run.returncode == 2 and "give one of them" in run.stderr
+
+
+def test_a_checkpoint_that_would_run_code_is_refused(pretrained, tmp_path):
+    class Payload:
+        def __reduce__(self):
+            return (print, ("this ran",))
+
+    evil = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": Payload()}, evil)
+    recipe = vocoder_recipe(pretrained["tmp"] / "corpus_a", 0, 1)
+    module = build_module(recipe, 16000, resolve_mel(recipe), None, None)
+    with pytest.raises(InitFromError, match="cannot read it as a checkpoint of tensors and plain values"):
+        init_from_checkpoint(module, evil)

@@ -32,14 +32,18 @@ class InitFromError(ValueError):
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The checkpoint dictionary at ``path`` (CPU tensors), or a clear error."""
+    """The checkpoint dictionary at ``path`` (CPU tensors), or a clear error.
+
+    Read with ``weights_only=True``: a wavediff checkpoint holds tensors and plain values
+    only, and a checkpoint fetched from elsewhere must not run code when it is loaded."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"--init-from checkpoint {path} not found")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unpickling failure is a bad checkpoint file
-        raise InitFromError(f"{path}: cannot read a checkpoint ({type(err).__name__}: {err})") from None
+        raise InitFromError(f"{path}: cannot read it as a checkpoint of tensors and plain values "
+                            f"({type(err).__name__}); pass a wavediff checkpoint (.ckpt)") from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
         hint = (" It looks like a DiffWave reference checkpoint: convert it first with "
                 f"`wavediff import diffwave {path} --out converted.ckpt`."
