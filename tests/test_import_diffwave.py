@@ -191,7 +191,7 @@ def _speech_like(path, seconds=1.0, f0=140.0, seed=0):
 
 
 def test_the_converted_checkpoint_drives_every_command(converted, tmp_path):
-    """import -> vocode, evaluate, tune-schedule, distill, all from the command line."""
+    """import -> vocode, evaluate, tune-schedule, distill, train --init-from, all from the command line."""
     cli = [sys.executable, "-m", "wavediff.cli"]
     ckpt = tmp_path / "lj.ckpt"
     run = subprocess.run(cli + ["import", "diffwave", str(converted["src"]), "--out", str(ckpt)],
@@ -216,6 +216,14 @@ def test_the_converted_checkpoint_drives_every_command(converted, tmp_path):
     for args in commands:
         run = subprocess.run(cli + args, capture_output=True, text=True)
         assert run.returncode == 0, (args[0], run.stderr[-3000:])
+    # fine-tuning: the recipe written next to the checkpoint builds the same network
+    run = subprocess.run(cli + ["train", "--config", str(ckpt.with_suffix(".yaml")), "--init-from", str(ckpt),
+                                "--out", str(tmp_path / "finetune"), f"data.root={data}", "data.segment_samples=2048",
+                                "data.batch_size=2", "data.valid_clips=1", "trainer.max_steps=2", "trainer.val_every=2",
+                                "trainer.checkpoint_every=2", "sample.steps=6"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-3000:]
+    tuned = load_module(tmp_path / "finetune" / "checkpoints" / "last.ckpt")
+    assert tuned.net.config == load_module(ckpt).net.config and tuned.mel_config == load_module(ckpt).mel_config
     audio, sr = sf.read(tmp_path / "voc.wav")
     assert sr == SR and audio.shape == (SR,)
     assert (tmp_path / "report" / "report.json").is_file()

@@ -260,7 +260,9 @@ def _run_import_diffwave(args: argparse.Namespace) -> int:
     from .importers import import_diffwave
 
     out = import_diffwave(args.checkpoint, args.out, name=args.name)
-    print(f"converted {args.checkpoint} -> {out}; vocode, evaluate, tune-schedule and distill take it")
+    print(f"converted {args.checkpoint} -> {out}; vocode, evaluate, tune-schedule and distill take it.\n"
+          f"Its recipe, to fine-tune it: wavediff train --config {out.with_suffix('.yaml')} --init-from {out} "
+          f"data.root=FOLDER_OF_AUDIO")
     return 0
 
 

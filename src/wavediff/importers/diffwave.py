@@ -201,7 +201,10 @@ def import_diffwave(checkpoint: str | Path, out: str | Path, name: str | None = 
     """Convert a DiffWave reference checkpoint into a wavediff checkpoint at ``out``.
 
     Returns the path written. The reference's training step and the source path are kept in
-    the checkpoint's ``wavediff.imported`` record."""
+    the checkpoint's ``wavediff.imported`` record. The checkpoint's recipe is also written
+    next to it (``out`` with ``.yaml``): the reference's network, mel and diffusion, training on
+    a folder of audio (``data.root``), so that fine-tuning is
+    ``wavediff train --config OUT.yaml --init-from OUT.ckpt data.root=my-voice/``."""
     import lightning as L
 
     from ..train.callbacks import atomic_torch_save
@@ -228,4 +231,5 @@ def import_diffwave(checkpoint: str | Path, out: str | Path, name: str | None = 
     ckpt["wavediff"]["imported"] = {"from": "diffwave", "source": str(checkpoint), "step": step}
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_torch_save(ckpt, out)
+    recipe.save(out.with_suffix(".yaml"))
     return out
