@@ -239,7 +239,7 @@ def test_unsupported_extension(tmp_path):
     for fn in (load_audio, audio_info):
         with pytest.raises(AudioError) as info:
             fn(path)
-        assert_audio_error(info, path, "unsupported audio format '.xyz'", ".flac, .ogg, .wav", "convert")
+        assert_audio_error(info, path, "unsupported audio format '.xyz'", ".aif, .aiff, .flac, .mp3, .ogg, .wav", "convert")
     with pytest.raises(AudioError) as info:
         save_audio(tmp_path / "out.mp3", np.zeros(10, np.float32), SR)
     assert_audio_error(info, "out.mp3", "unsupported", ".flac, .wav")

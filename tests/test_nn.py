@@ -440,3 +440,31 @@ def test_config_from_dict_rejects_unknown_keys():
 def test_config_rejects_invalid_values(changes, pattern):
     with pytest.raises(ValueError, match=pattern):
         PRESETS["tiny"].replace(**changes)
+
+
+def test_noise_embedding_option():
+    """``noise_embedding="diffwave_step"`` (imported DiffWave reference checkpoints) swaps the
+    embedding module only; the default stays the logsnr Fourier embedding."""
+    from wavediff.nn import DiffWaveStepEmbedding, NoiseLevelEmbedding
+
+    default = build_denoiser("tiny")
+    assert default.config.noise_embedding == "fourier" and default.config.step_betas is None
+    assert isinstance(default.noise_embedding, NoiseLevelEmbedding)
+    betas = [1e-4, 1e-3, 1e-2, 0.05]
+    net = build_denoiser("tiny", mel_bins=8, hop=16, noise_embedding="diffwave_step", step_betas=betas)
+    assert isinstance(net.noise_embedding, DiffWaveStepEmbedding)
+    assert net.state_dict().keys() == build_denoiser("tiny", mel_bins=8, hop=16).state_dict().keys()
+    data = json.loads(json.dumps(net.config.to_dict()))
+    assert data["step_betas"] == betas and DenoiserConfig.from_dict(data) == net.config
+    with pytest.raises(ValueError, match="needs step_betas"):
+        DenoiserConfig(noise_embedding="diffwave_step")
+    with pytest.raises(ValueError, match="only used with noise_embedding='diffwave_step'"):
+        DenoiserConfig(step_betas=(0.1,))
+    with pytest.raises(ValueError, match="noise_embedding must be one of"):
+        DenoiserConfig(noise_embedding="steps")
+    with pytest.raises(ValueError, match=r"step_betas must lie in \(0, 1\)"):
+        DenoiserConfig(noise_embedding="diffwave_step", step_betas=(0.1, 1.5))
+    x = torch.randn(2, 1, 64)
+    with torch.no_grad():  # half precision and any batch of noise levels run
+        out = net.to(torch.bfloat16)(x.to(torch.bfloat16), torch.tensor([8.0, -3.0]), mel=torch.rand(2, 8, 4))
+    assert out.shape == (2, 1, 64) and out.dtype == torch.bfloat16

@@ -29,6 +29,32 @@ def test_readme_has_exactly_install_and_test_commands():
     assert readme.index(install) < readme.index("```", readme.index(install))
 
 
+def test_setup_installs_into_a_virtual_environment():
+    """A system Python that refuses system-wide installs (PEP 668) takes the set-up as written:
+    the first command makes and activates .venv before any pip install; every later command,
+    each run in its own shell by CI, activates it again."""
+    install, test = _readme_commands()
+    assert install.startswith("python3 -m venv .venv && . .venv/bin/activate && ")
+    assert install.index(". .venv/bin/activate") < install.index("pip install")
+    assert test.startswith(". .venv/bin/activate && ")
+    readme = (ROOT / "README.md").read_text()
+    main_job = readme[readme.index("## The main job"):]
+    block = main_job[main_job.index("```bash"):main_job.index("```", main_job.index("```bash") + 7)]
+    assert block.index(". .venv/bin/activate") < block.index("wavediff demo")
+    assert "/.venv/" in (ROOT / ".gitignore").read_text().split()  # the environment is never committed
+
+
+def test_no_unused_extras():
+    """Every optional dependency group is used (torchaudio, imported by no module, is none)."""
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert set(extras) == {"dev", "soundfont", "eval"}
+    assert not any("torchaudio" in name for names in extras.values() for name in names)
+    for path in (ROOT / "src").rglob("*.py"):
+        assert "torchaudio" not in set(n.split(".")[0] for n in _imports(path)), path
+
+
 def test_ci_runs_the_readme_commands_and_nothing_else():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "readme_commands.py README.md" in ci
@@ -75,7 +101,8 @@ def test_layering_nn_does_not_import_train():
                                      ["data", "espeak-speech", "--help"], ["train", "--help"],
                                      ["distill", "--help"], ["vocode", "--help"], ["tune-schedule", "--help"],
                                      ["sample", "--help"], ["evaluate", "--help"], ["gallery", "--help"],
-                                     ["analyze-noise", "--help"], ["demo", "--help"], ["export", "--help"]])
+                                     ["analyze-noise", "--help"], ["demo", "--help"], ["export", "--help"],
+                                     ["import", "diffwave", "--help"]])
 def test_every_command_has_help_with_examples(command):
     out = subprocess.run([sys.executable, "-m", "wavediff.cli", *command], capture_output=True, text=True, check=True)
     assert "examples:" in out.stdout

@@ -50,3 +50,40 @@ def test_recipe_trains_on_a_fake_corpus(name, tmp_path):
         assert module.mel_config.hop_length == 256 and (tmp_path / "mel-cache").exists() == bool(shipped.data.mel_cache)
     assert list((tmp_path / "run" / "samples").glob("step_*/*.wav"))
     assert list((tmp_path / "run" / "samples").glob("step_*/*.png"))
+
+
+@pytest.mark.parametrize("name", ["ljspeech-vocoder-hifigan", "vctk-vocoder-hifigan"])
+def test_hifigan_recipes_take_hifigan_mels_as_they_are(name):
+    """The TTS-ready recipes use HiFi-GAN's mel: a mel computed the HiFi-GAN way (written out
+    here with librosa's Slaney filter bank) is accepted by their vocoder unchanged."""
+    import librosa
+    import numpy as np
+    import torch
+
+    from wavediff.audio.mel import LogMel, MelConfig
+    from wavediff.train.run import build_module, resolve_mel
+    from wavediff.vocoder import Vocoder
+
+    recipe = load_recipe(ROOT / "recipes" / f"{name}.yaml")
+    base = load_recipe(ROOT / "recipes" / f"{name.removesuffix('-hifigan')}.yaml")
+    cfg = resolve_mel(recipe)
+    assert cfg == MelConfig.preset("hifigan")
+    assert (cfg.sample_rate, cfg.n_fft, cfg.hop_length, cfg.n_mels, cfg.fmin, cfg.fmax) == (22050, 1024, 256, 80, 0.0, 8000.0)
+    assert (cfg.mel_scale, cfg.mel_norm, cfg.log, cfg.log_floor) == ("slaney", "slaney", "ln", 1e-5)
+    # the same run as the DiffWave-mel recipe otherwise
+    for section in ("data", "model", "diffusion", "optim", "trainer", "sample"):
+        mine, theirs = recipe.to_dict()[section], base.to_dict()[section]
+        if section == "data":
+            mine, theirs = {**mine, "mel_cache": None}, {**theirs, "mel_cache": None}
+        assert mine == theirs, section
+
+    audio = 0.3 * torch.randn(1, 22050, generator=torch.Generator().manual_seed(0))
+    pad = (1024 - 256) // 2
+    padded = torch.nn.functional.pad(audio[None], (pad, pad), mode="reflect")[0]
+    spec = torch.stft(padded, 1024, 256, 1024, torch.hann_window(1024), center=False, return_complex=True).abs()
+    fbank = torch.from_numpy(librosa.filters.mel(sr=22050, n_fft=1024, n_mels=80, fmin=0.0, fmax=8000.0)).float()
+    tts_mel = torch.log(torch.clamp(fbank @ spec, min=1e-5))  # (1, 80, frames)
+    assert tts_mel.shape[-1] == 22050 // 256
+    torch.testing.assert_close(LogMel(cfg)(audio), tts_mel, rtol=1e-4, atol=1e-4)
+    voc = Vocoder(build_module(recipe, 22050, cfg, None, None).eval())
+    assert torch.equal(voc.prepare_mel(tts_mel), tts_mel)  # no conversion, nothing refused

@@ -105,7 +105,7 @@ def _run_train(args: argparse.Namespace) -> int:
         return 0
     from .train.run import train
 
-    train(recipe, args.out or Path("runs") / recipe.name, resume=args.resume)
+    train(recipe, args.out or Path("runs") / recipe.name, resume=args.resume, init_from=args.init_from)
     return 0
 
 
@@ -151,7 +151,17 @@ def _run_sample(args: argparse.Namespace) -> int:
     gen = torch.Generator().manual_seed(args.seed)
     s = module.recipe.sample
     distilled = module.recipe.distill.method != "none"
-    if distilled:
+    source = None
+    if args.from_ is not None:  # variations of a sound: every clip starts from the input
+        from .audio.io import load_audio
+        from .audio_to_audio import audio_to_audio, sampler_settings
+
+        source, _ = load_audio(args.from_, module.sample_rate, mono="mix")
+        method, grid, fixed = sampler_settings(module, args.mode, args.method, args.grid, args.steps)
+        audio = audio_to_audio(module, source.expand(args.num, -1).unsqueeze(1), args.strength, steps=args.steps,
+                               method=args.method, grid=args.grid, mode=args.mode, class_label=labels,
+                               guidance=args.guidance, generator=gen)
+    elif distilled:
         if args.guidance is not None or args.method is not None or args.grid is not None:
             raise ValueError("a distilled student samples with its own method and grid (and guidance distilled "
                              "in); drop --method/--grid/--guidance")
@@ -178,6 +188,9 @@ def _run_sample(args: argparse.Namespace) -> int:
                 "guidance": None if labels is None or distilled else (args.guidance if args.guidance is not None else s.guidance),
                 "seed": args.seed, "labels": [module.labels[int(l)] for l in labels] if labels is not None else None,
                 "files": files}
+    if source is not None:
+        settings.update({"from": str(args.from_), "strength": args.strength, "mode": args.mode, "method": method,
+                         "seconds": source.shape[-1] / module.sample_rate})
     write_text_atomic(out / "samples.json", json.dumps(settings, indent=1))
     print(f"{args.num} sample(s) written to {out}")
     return 0
@@ -280,6 +293,16 @@ def _run_demo(args: argparse.Namespace) -> int:
     from .eval.demo import run_demo
 
     run_demo(args.out, device=args.device, minutes=args.minutes, num_clips=args.clips, model=args.model)
+    return 0
+
+
+def _run_import_diffwave(args: argparse.Namespace) -> int:
+    from .importers import import_diffwave
+
+    out = import_diffwave(args.checkpoint, args.out, name=args.name)
+    print(f"converted {args.checkpoint} -> {out}; vocode, evaluate, tune-schedule and distill take it.\n"
+          f"Its recipe, to fine-tune it: wavediff train --config {out.with_suffix('.yaml')} --init-from {out} "
+          f"data.root=FOLDER_OF_AUDIO")
     return 0
 
 
@@ -397,6 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
         "  wavediff train --config recipes/demo.yaml --out runs/demo\n"
         "  wavediff train --config recipes/demo.yaml --max-steps 200 optim.lr=5e-4 data.batch_size=4\n"
         "  wavediff train --config recipes/demo.yaml --resume runs/demo/checkpoints/last.ckpt\n"
+        "  wavediff train --config recipes/ljspeech-vocoder.yaml --init-from runs/ljspeech-vocoder/checkpoints/last.ckpt \\\n"
+        "      --out runs/my-speaker data.corpus=folder data.root=data/my-speaker optim.lr=1e-4   # fine-tune\n"
         "  wavediff train --config recipes/ljspeech-vocoder.yaml trainer.devices=4 trainer.strategy=ddp\n"
         "  wavediff train --config recipes/demo.yaml --print-config\n",
         _run_train)
@@ -404,6 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", type=Path, default=None, help="output folder (default runs/<recipe name>)")
     tr.add_argument("--max-steps", type=int, default=None, help="shortcut for trainer.max_steps=N")
     tr.add_argument("--resume", type=Path, default=None, help="checkpoint to continue from (exactly)")
+    tr.add_argument("--init-from", type=Path, default=None,
+                    help="new run starting from this checkpoint's weights and EMA (same network); "
+                         "fresh optimiser and schedule")
     tr.add_argument("--print-config", action="store_true", help="print the resolved recipe and exit")
     tr.add_argument("overrides", nargs="*", metavar="key=value", help="override any recipe field")
 
@@ -434,7 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
         "  wavediff sample runs/demo/checkpoints/last.ckpt --num 8 --steps 16 --out samples/\n"
         "  wavediff sample runs/demo/checkpoints/last.ckpt --num 4 --class bell --guidance 2 --out bells/\n"
         "  wavediff sample runs/demo/checkpoints/last.ckpt --steps 8 --method ddpm --grid uniform_logsnr --out ddpm8/\n"
-        "  wavediff sample runs/demo-distill/round_2/checkpoints/last.ckpt --num 8 --out student/\n",
+        "  wavediff sample runs/demo-distill/round_2/checkpoints/last.ckpt --num 8 --out student/\n"
+        "  wavediff sample runs/demo/checkpoints/last.ckpt --from kick.wav --strength 0.4 --num 4 --class drum --out kicks/\n"
+        "  wavediff sample runs/demo/checkpoints/last.ckpt --from pluck.wav --mode encode --strength 0.7 --class bell\n",
         _run_sample)
     sa.add_argument("checkpoint", type=Path, help="model checkpoint (.ckpt) or exported model folder")
     sa.add_argument("--num", type=int, default=8, help="number of clips (default 8)")
@@ -448,6 +478,14 @@ def build_parser() -> argparse.ArgumentParser:
     sa.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     sa.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     sa.add_argument("--out", type=Path, default=Path("samples"), help="output folder (default samples/)")
+    sa.add_argument("--from", dest="from_", type=Path, default=None,
+                    help="audio-to-audio: variations of this audio file (its whole length; --seconds is ignored)")
+    sa.add_argument("--strength", type=float, default=0.5,
+                    help="with --from: noise level t the input is taken to, 0..1 (0 keeps it, 1 is a fresh sample; "
+                         "default 0.5)")
+    sa.add_argument("--mode", choices=("noise", "encode"), default="noise",
+                    help="with --from: add noise (default), or encode with the probability-flow ODE (then "
+                         "--method ddim, euler or heun)")
 
     vo = _add_command(
         sub, "vocode", "mel -> waveform with a vocoder checkpoint (audio file: copy-synthesis; .npy/.pt: a mel)",
@@ -457,7 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
         "  wavediff vocode CKPT long.flac --chunk-seconds 10 --out long_voc.wav      # bounded memory\n",
         _run_vocode)
     vo.add_argument("checkpoint", type=Path, help="vocoder checkpoint (.ckpt) or exported model folder")
-    vo.add_argument("input", type=Path, help="WAV/FLAC/OGG file, .npy/.pt mel, or a folder of them")
+    vo.add_argument("input", type=Path, help="audio file (WAV/FLAC/OGG/MP3/AIFF), .npy/.pt mel, or a folder of them")
     vo.add_argument("--out", type=Path, default=None, help="output WAV (or folder for a folder input)")
     vo.add_argument("--steps", type=int, default=None, help="sampling steps (default: the recipe's)")
     vo.add_argument("--method", default=None, help="ddpm, ddim, euler, heun, sde, dpmpp_2m (default: the recipe's)")
@@ -521,6 +559,21 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("checkpoint", type=Path, help="wavediff checkpoint (.ckpt)")
     ex.add_argument("--out", type=Path, required=True, help="folder to write model.safetensors and config.json to")
     ex.add_argument("--overwrite", action="store_true", help="write into a folder that holds files already")
+    imp = sub.add_parser("import", help="convert a checkpoint of another code base into a wavediff checkpoint",
+                         description="Convert a checkpoint of another code base into a wavediff checkpoint.",
+                         epilog="examples:\n  wavediff import diffwave diffwave-ljspeech-22kHz-1000578.pt "
+                                "--out diffwave-lj.ckpt\n", formatter_class=_formatter)
+    imp.set_defaults(run=lambda _args: _print_help(imp))
+    imp_sub = imp.add_subparsers(title="formats", metavar="FORMAT")
+    idw = _add_command(
+        imp_sub, "diffwave", "a DiffWave reference checkpoint ({'model': state_dict, 'params': ...}) -> wavediff",
+        "  wavediff import diffwave diffwave-ljspeech-22kHz-1000578.pt --out diffwave-lj.ckpt\n"
+        "  wavediff vocode diffwave-lj.ckpt speech.wav --out speech_voc.wav    # then use it like any vocoder\n",
+        _run_import_diffwave)
+    idw.add_argument("checkpoint", type=Path, help="the reference's weights file (.pt)")
+    idw.add_argument("--out", type=Path, required=True, help="wavediff checkpoint to write (.ckpt)")
+    idw.add_argument("--name", default=None, help="recipe name stored in the checkpoint (default diffwave-<stem>)")
+
     ga = _add_command(
         sub, "gallery", "one self-contained HTML page of an evaluation report: players, spectrograms, metrics",
         "  wavediff gallery report/ --out gallery.html\n"

@@ -31,11 +31,12 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+from torch import nn
 
 from .audio.io import READ_FORMATS, load_audio
 from .audio.mel import LogMel, MelConfig, MelConfigMismatch, check_mel, convert_log_mel
+from .diffusion import Denoiser, sample
 from .diffusion import nfe as count_nfe
-from .diffusion import sample
 from .diffusion.grids import named_grid_steps, step_grid
 
 MEL_FILE_SUFFIXES = (".npy", ".pt")
@@ -108,40 +109,84 @@ def chunked_log_mel(audio: torch.Tensor, cfg: MelConfig, length: int | None = No
     return torch.cat(pieces, dim=-1)
 
 
-class Vocoder:
-    """A mel-conditioned wavediff model ready to vocode.
+class _NetworkInDtype:
+    """The network called in its own dtype (e.g. bfloat16 after ``Vocoder.to(torch.bfloat16)``)
+    while the sampler keeps ``x_t`` and its arithmetic in float32: low precision where it buys
+    speed, none in the update rule that accumulates over the steps."""
+
+    def __init__(self, net: nn.Module) -> None:
+        self.net = net
+
+    def __call__(self, x_t: torch.Tensor, logsnr: torch.Tensor, **cond: Any) -> torch.Tensor:
+        dtype = self.net.input_proj.weight.dtype
+        if dtype == x_t.dtype:
+            return self.net(x_t, logsnr, **cond)
+        return self.net(x_t.to(dtype), logsnr.float(), **cond).to(x_t.dtype)
+
+
+class Vocoder(nn.Module):
+    """A mel-conditioned wavediff model ready to vocode, as an ``nn.Module``.
+
+    Its submodule is the network (``net``: the EMA weights by default), so ``.to(device)``, ``.to(torch.bfloat16)``/``.half()``, ``state_dict()`` /
+    ``load_state_dict()`` and use inside another model work as for any module; calling it,
+    ``voc(mel, steps)``, returns the waveform (``vocode`` also returns the sample rate). In a
+    low precision the network runs in it while the sampler's state stays float32. Everything
+    else (schedule, parameterisation, MelConfig, recipe) comes from the checkpoint and is not
+    part of the state dict.
 
     Args:
-        module: a loaded ``DiffusionModule`` whose network is mel-conditioned.
+        module: a loaded ``DiffusionModule`` whose network is mel-conditioned (kept as a plain
+            attribute, outside the module tree).
         ema: use the EMA weights (default) or the raw ones.
     """
 
     def __init__(self, module: Any, ema: bool = True) -> None:
+        super().__init__()
         if module.mel_config is None or module.conditioning != "mel":
             raise ValueError("this checkpoint is not a vocoder (it has no mel conditioning); "
                              "use `wavediff sample` for unconditional or class-conditional models")
-        self.module = module
+        object.__setattr__(self, "module", module)  # not a submodule: the state dict is the network's
         self.net = module.ema.model if ema else module.net
         self.mel_config: MelConfig = module.mel_config
         self.sample_rate: int = module.sample_rate
         self.hop: int = self.mel_config.hop_length
         self.tuned_grids: dict[str, list[float]] = dict(getattr(module, "tuned_grids", {}) or {})
-        self._log_mel = LogMel(self.mel_config)
+        # features are computed in float32 on the audio's device whatever the network's dtype:
+        # kept out of the module tree so that .to(torch.bfloat16) leaves the filter bank alone
+        object.__setattr__(self, "_log_mel", LogMel(self.mel_config))
+        self.eval()
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu", ema: bool = True) -> "Vocoder":
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu", ema: bool = True,
+                        dtype: torch.dtype | None = None) -> "Vocoder":
+        """Load a vocoder checkpoint; ``dtype`` (e.g. ``torch.bfloat16``) casts the network."""
         from .train.module import load_module
 
-        return cls(load_module(path, map_location=device), ema=ema)
+        voc = cls(load_module(path, map_location=device), ema=ema)
+        return voc.to(dtype=dtype) if dtype is not None else voc
 
     @property
     def device(self) -> torch.device:
         return next(self.net.parameters()).device
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """dtype of the network's weights (the sampler itself runs in float32)."""
+        return next(self.net.parameters()).dtype
+
+    def forward(self, mel: torch.Tensor | np.ndarray, steps: int | None = None, method: str | None = None,
+                **kwargs: Any) -> torch.Tensor:
+        """``vocode(mel, steps, method, **kwargs)``'s waveform (B, 1, F * hop), float32."""
+        return self.vocode(mel, steps, method, **kwargs)[0]
+
+    def _denoiser(self) -> Denoiser:
+        param = self.module.recipe.diffusion.parameterisation
+        return Denoiser(_NetworkInDtype(self.net), param, clip_x0=self.module.x0_clip(param))
+
     # -- features -------------------------------------------------------------------------
     def mel(self, audio: torch.Tensor) -> torch.Tensor:
-        """Log-mel features of audio (..., T) at the checkpoint's rate: (..., n_mels, F)."""
-        return self._log_mel.to(audio.device)(audio)
+        """Log-mel features of audio (..., T) at the checkpoint's rate: (..., n_mels, F), float32."""
+        return self._log_mel.to(audio.device)(audio.float())
 
     def prepare_mel(self, mel: torch.Tensor | np.ndarray, declared: MelConfig | dict | None = None,
                     convention: str | None = None) -> torch.Tensor:
@@ -239,7 +284,7 @@ class Vocoder:
             spans = [(c, min(c + chunk_frames, frames)) for c in range(0, frames, chunk_frames)]
         # written chunk by chunk: the only full-length buffer of the run
         out = torch.empty(batch, 1, frames * self.hop, device=self.device)
-        den = self.module.denoiser(ema=self.net is self.module.ema.model)
+        den = self._denoiser()
         gen = torch.Generator().manual_seed(seed)  # per-step noise of stochastic samplers
         for i, (c0, c1) in enumerate(spans):
             w0, w1 = (max(c0 - context, 0), min(c1 + context, frames)) if len(spans) > 1 else (c0, c1)
@@ -266,7 +311,7 @@ class Vocoder:
         return max(limit - 2 * context, 2 * context, 1)
 
     def load_input(self, path: str | Path, mel_convention: str | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Read an input file: audio (WAV/FLAC/OGG) -> (mel, audio); a mel array (.npy, or .pt
+        """Read an input file: audio (any of ``READ_FORMATS``: WAV/FLAC/OGG/MP3/AIFF) -> (mel, audio); a mel array (.npy, or .pt
         holding a tensor or ``{"mel": tensor, "mel_config": dict}``) -> (mel, None)."""
         path = Path(path)
         suffix = path.suffix.lower()

@@ -5,7 +5,10 @@ Conventions: a loaded signal is a float32 tensor ``(channels, samples)`` with va
 sample rate in Hz. Every problem with a file is reported as :class:`AudioError`, whose
 message names the file, the problem and what to do about it.
 
-Formats: WAV, FLAC and OGG/Vorbis are read; WAV and FLAC are written.
+Formats: WAV, FLAC, OGG/Vorbis, MP3 and AIFF are read (all through libsndfile; the
+``soundfile`` wheels bundle a libsndfile with MP3 support); WAV and FLAC are written.
+:data:`READ_FORMATS` is the one list of audio extensions: the corpus readers and
+``wavediff vocode`` accept exactly these.
 """
 
 from __future__ import annotations
@@ -40,7 +43,9 @@ __all__ = [
 ]
 
 #: File extensions :func:`load_audio` accepts, mapped to the libsndfile container name.
-READ_FORMATS: dict[str, str] = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}
+READ_FORMATS: dict[str, str] = {
+    ".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".mp3": "MP3", ".aif": "AIFF", ".aiff": "AIFF",
+}
 #: File extensions :func:`save_audio` writes.
 WRITE_FORMATS: dict[str, str] = {".wav": "WAV", ".flac": "FLAC"}
 
@@ -85,11 +90,28 @@ def _check_readable(path: Path) -> None:
         )
     if path.is_dir():
         raise AudioError(f"{path}: is a directory, not an audio file. Pass a file path.")
-    _check_extension(path, READ_FORMATS, "read")
+    container = _check_extension(path, READ_FORMATS, "read")
+    _check_decoder(path, container)
     if path.stat().st_size == 0:
         raise AudioError(
             f"{path}: the file is empty (0 bytes), so it holds no audio. Re-export or "
             f"re-download it, or remove it from the data set."
+        )
+
+
+@functools.lru_cache(maxsize=None)
+def _decodable(container: str) -> bool:
+    return container in sf.available_formats()
+
+
+def _check_decoder(path: Path, container: str) -> None:
+    # A system libsndfile older than 1.1 (soundfile installed without its bundled library)
+    # has no MP3 decoder; say so instead of calling the file corrupt.
+    if not _decodable(container):
+        raise AudioError(
+            f"{path}: this libsndfile ({sf.__libsndfile_version__}) cannot decode {container} "
+            f"files. Upgrade soundfile (`pip install -U soundfile`, whose wheels bundle "
+            f"libsndfile >= 1.1 with MP3) or convert the file (`ffmpeg -i {path.name} out.wav`)."
         )
 
 
@@ -106,7 +128,8 @@ def _corrupt(path: Path, err: Exception) -> AudioError:
     detail = str(err).split(": ", 1)[-1].strip() if str(path) in str(err) else str(err).strip()
     return AudioError(
         f"{path}: unreadable or corrupt audio file ({detail or type(err).__name__}). "
-        f"Check that it really is a {'/'.join(sorted(READ_FORMATS))} file and re-export it; "
+        f"Check that it really is a {path.suffix.lower().lstrip('.').upper() or 'supported audio'} file "
+        f"({_fmt_list(READ_FORMATS)} are read) and re-export it; "
         f"a truncated download or a mislabelled format causes this."
     )
 
@@ -210,7 +233,7 @@ def load_audio(
     resampling -> level normalisation.
 
     Args:
-        path: a ``.wav``, ``.flac`` or ``.ogg`` file.
+        path: a ``.wav``, ``.flac``, ``.ogg``, ``.mp3``, ``.aif`` or ``.aiff`` file.
         sample_rate: resample to this rate in Hz (soxr, high quality) when it differs
             from the file's; ``None`` keeps the file's rate.
         mono: ``"mix"`` averages all channels into one (output ``(1, T)``); an int picks

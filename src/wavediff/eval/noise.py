@@ -211,7 +211,7 @@ def _recipe_from(config: Any):
 
 
 def _plain_folder_items(root: Path) -> list[Any]:
-    from ..data.corpora import CorpusLayoutError, index_corpus
+    from ..data.corpora import AUDIO_EXTENSIONS, CorpusLayoutError, index_corpus
 
     if not root.is_dir():
         raise ValueError(f"{root}: no such folder; pass --data a folder of audio clips "
@@ -219,7 +219,7 @@ def _plain_folder_items(root: Path) -> list[Any]:
     try:
         return list(index_corpus("folder", root, labels=None, split_file=None).items)
     except CorpusLayoutError as err:
-        raise ValueError(f"{root}: no audio files (.wav, .flac, .ogg) found; pass --data a folder of audio "
+        raise ValueError(f"{root}: no audio files ({', '.join(AUDIO_EXTENSIONS)}) found; pass --data a folder of audio "
                          "clips (e.g. one written by `wavediff data demo --out data/demo`), or --config a "
                          f"recipe whose corpus lies there. ({str(err).splitlines()[0]})") from None
 

@@ -11,6 +11,7 @@ from .config import PRESETS, DenoiserConfig, SpectralConfig, network_config_from
 from .diffwave import DiffWave, ResidualLayer
 from .spectral import SpectralDenoiser
 from .embeddings import LogSNRFourierFeatures, NoiseLevelEmbedding
+from .step_embedding import DiffWaveStepEmbedding
 
 __all__ = [
     "build_denoiser",
@@ -28,5 +29,6 @@ __all__ = [
     "ClassEmbedding",
     "LogSNRFourierFeatures",
     "NoiseLevelEmbedding",
+    "DiffWaveStepEmbedding",
     "factorize_hop",
 ]

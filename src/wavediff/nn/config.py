@@ -12,7 +12,11 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Mapping
 
-__all__ = ["DenoiserConfig", "NetworkConfig", "PRESETS", "SpectralConfig", "network_config_from_dict"]
+__all__ = ["DenoiserConfig", "NOISE_EMBEDDINGS", "NetworkConfig", "PRESETS", "SpectralConfig",
+           "network_config_from_dict"]
+
+#: Ways of embedding the noise level (``DenoiserConfig.noise_embedding``).
+NOISE_EMBEDDINGS: tuple[str, ...] = ("fourier", "diffwave_step")
 
 
 def _check_int(name: str, value: Any, minimum: int, owner: str = "DenoiserConfig") -> None:
@@ -48,6 +52,13 @@ class DenoiserConfig:
             (their product must equal ``hop``); ``None`` chooses them automatically.
         in_channels: channels of ``x_t`` (1 for mono audio).
         out_channels: channels of the network output (1: same shape as ``x_t``).
+        noise_embedding: how ``logsnr`` is embedded: ``"fourier"`` (default: Fourier
+            features of ``logsnr``, ``embedding_dim`` of them) or ``"diffwave_step"`` (the
+            DiffWave reference's interpolated table of step embeddings, ``embedding_dim``
+            wide, at the fractional step of ``logsnr`` under ``step_betas``; for imported
+            reference checkpoints, see ``wavediff.nn.step_embedding``).
+        step_betas: the training betas that define the steps of ``"diffwave_step"``
+            (``None`` otherwise).
     """
 
     residual_layers: int = 30
@@ -64,6 +75,8 @@ class DenoiserConfig:
     mel_scale: float = 1.0
     in_channels: int = 1
     out_channels: int = 1
+    noise_embedding: str = "fourier"
+    step_betas: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         _check_int("residual_layers", self.residual_layers, 1)
@@ -83,6 +96,7 @@ class DenoiserConfig:
             _check_int("mel_bins", self.mel_bins, 1)
         if self.num_classes is not None:
             _check_int("num_classes", self.num_classes, 1)
+        self._check_noise_embedding()
         if self.upsample_factors is not None:
             factors = self.upsample_factors
             if isinstance(factors, list):
@@ -100,11 +114,31 @@ class DenoiserConfig:
                     f"DenoiserConfig.upsample_factors {factors} multiply to {product}, expected hop={self.hop}"
                 )
 
+    def _check_noise_embedding(self) -> None:
+        if self.noise_embedding not in NOISE_EMBEDDINGS:
+            raise ValueError(f"DenoiserConfig.noise_embedding must be one of {NOISE_EMBEDDINGS}, "
+                             f"got {self.noise_embedding!r}")
+        betas = self.step_betas
+        if self.noise_embedding == "fourier":
+            if betas is not None:
+                raise ValueError("DenoiserConfig.step_betas is only used with noise_embedding='diffwave_step'; "
+                                 "set it to None")
+            return
+        if betas is None or isinstance(betas, (str, bytes)) or len(betas) < 1:
+            raise ValueError("noise_embedding='diffwave_step' needs step_betas: the training noise schedule "
+                             "(e.g. the DiffWave reference's params.noise_schedule)")
+        betas = tuple(float(b) for b in betas)
+        if not all(0.0 < b < 1.0 for b in betas):
+            raise ValueError(f"DenoiserConfig.step_betas must lie in (0, 1), got {list(betas)}")
+        object.__setattr__(self, "step_betas", betas)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python dictionary (YAML/JSON friendly) of every field."""
         out = dataclasses.asdict(self)
         if out["upsample_factors"] is not None:
             out["upsample_factors"] = list(out["upsample_factors"])
+        if out["step_betas"] is not None:
+            out["step_betas"] = list(out["step_betas"])
         return out
 
     @classmethod

@@ -31,6 +31,7 @@ from .conditioners import ClassEmbedding, Conditioning, MelUpsampler, factorize_
 from .config import DenoiserConfig
 from .embeddings import NoiseLevelEmbedding
 from .fast import fast_forward
+from .step_embedding import DiffWaveStepEmbedding
 
 __all__ = ["DiffWave", "ResidualLayer"]
 
@@ -139,7 +140,11 @@ class DiffWave(nn.Module):
         self.config = config
         c = config.residual_channels
         self.input_proj = _conv1d(config.in_channels, c)
-        self.noise_embedding = NoiseLevelEmbedding(config.embedding_dim, config.mlp_dim)
+        self.noise_embedding = (
+            NoiseLevelEmbedding(config.embedding_dim, config.mlp_dim)
+            if config.noise_embedding == "fourier"
+            else DiffWaveStepEmbedding(config.step_betas, config.embedding_dim, config.mlp_dim)
+        )
         self.class_embedding = (
             ClassEmbedding(config.num_classes, config.mlp_dim) if config.num_classes is not None else None
         )

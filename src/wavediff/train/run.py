@@ -154,18 +154,26 @@ def build_module(recipe: Recipe, sample_rate: int, mel: MelConfig | None, labels
 
 
 def train(recipe: Recipe, out: str | Path, resume: str | Path | None = None,
-          progress: bool = True, extra_callbacks: list[L.Callback] | None = None) -> Path:
+          progress: bool = True, extra_callbacks: list[L.Callback] | None = None,
+          init_from: str | Path | None = None) -> Path:
     """Train (or resume) a model; returns the path of the last checkpoint.
 
     The run folder belongs to this run while it trains (a lock; see ``run_folder``); a
     folder that already holds a run needs ``resume``. Nothing in it is written before the
-    recipe, the data and the ``resume`` checkpoint are known to fit together."""
+    recipe, the data and the ``resume`` checkpoint are known to fit together.
+
+    ``resume``: continue that checkpoint's run exactly. ``init_from``: a new run whose network
+    and EMA start from that checkpoint's weights (same network required), with a fresh
+    optimiser, LR schedule and step counter (fine-tuning; see ``train/init_from.py``)."""
+    if resume is not None and init_from is not None:
+        raise ValueError("--resume continues a run and --init-from starts a new one from its weights; "
+                         "give one of them")
     out = Path(out)
     resume = Path(resume) if resume is not None else None
     check_fresh_or_resumed(out, resume)
     resume_ckpt = load_resume_checkpoint(resume) if resume is not None else None
     with run_folder_lock(out):
-        return _train_locked(recipe, out, resume, resume_ckpt, progress, extra_callbacks)
+        return _train_locked(recipe, out, resume, resume_ckpt, progress, extra_callbacks, init_from)
 
 
 def load_resume_checkpoint(resume: Path) -> dict:
@@ -199,7 +207,7 @@ def check_resume_matches(resume: Path, ckpt: dict, module: DiffusionModule) -> N
 
 
 def _train_locked(recipe: Recipe, out: Path, resume: Path | None, resume_ckpt: dict | None, progress: bool,
-                  extra_callbacks: list[L.Callback] | None) -> Path:
+                  extra_callbacks: list[L.Callback] | None, init_from: str | Path | None = None) -> Path:
     L.seed_everything(recipe.seed, workers=True, verbose=False)
     mel = resolve_mel(recipe)
     data = build_data(recipe, mel)
@@ -207,6 +215,11 @@ def _train_locked(recipe: Recipe, out: Path, resume: Path | None, resume_ckpt: d
     if resume_ckpt is not None:
         check_resume_matches(resume, resume_ckpt, module)
         del resume_ckpt  # Lightning loads it again (through AtomicCheckpointIO: safely)
+    if init_from is not None:
+        from .init_from import init_from_checkpoint
+
+        init_from_checkpoint(module, init_from)
+        print(f"network and EMA weights initialised from {init_from}")
     recipe.save(out / "recipe.yaml")
     write_text_atomic(out / "split.json", json.dumps(data.split, indent=1))
 

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Iterator, Mapping, Sequence
 
+from ...audio.io import READ_FORMATS
+
 __all__ = [
     "AUDIO_EXTENSIONS",
     "SPLITS",
@@ -47,8 +49,9 @@ __all__ = [
 #: Split names, in this order everywhere.
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
 
-#: File extensions (lower case) that count as audio when a reader searches folders.
-AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac", ".ogg", ".mp3")
+#: File extensions (lower case) that count as audio when a reader searches folders: exactly
+#: those ``load_audio`` decodes, so no file is listed as audio and then skipped as unsupported.
+AUDIO_EXTENSIONS: tuple[str, ...] = tuple(READ_FORMATS)
 
 _SPLIT_ALIASES = {
     "train": "train",

@@ -21,7 +21,7 @@ __all__ = ["FOLDER_LAYOUT", "FolderReader"]
 FOLDER_LAYOUT = """\
 <root>/
   <label>/                     first-level folder name = label (labels="subfolder")
-    clip_0001.wav              audio files at any depth: .wav .flac .ogg .mp3
+    clip_0001.wav              audio files at any depth: .wav .flac .ogg .mp3 .aif .aiff
     more/clip_0002.flac
     ...
   <label>/
