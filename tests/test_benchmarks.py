@@ -4,6 +4,7 @@ only meaningful from a full run, see benchmarks/RESULTS.md). Nothing here assert
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,13 +23,21 @@ CASES = {
     "profile_forward": ["--seconds", "0.1", "--rows", "5"],
     "metrics_speed": ["--repeats", "1"],
     "receptive_field": ["--cycles", "1", "--steps", "2", "--length", "64"],
+    "sampling_grids": ["--schedules", "cosine", "--methods", "ddim", "--steps", "2"],
+    "vocoder_cpu": ["--variants", "griffin-lim,spectral", "--train-steps", "2", "--clips", "1", "--sample-steps", "1",
+                    "--per-voice", "2"],
 }
+# benchmarks that need a tool the machine may lack
+NEEDS = {"vocoder_cpu": "espeak-ng"}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_benchmark_runs_and_writes_json(name, tmp_path):
+    if name in NEEDS and shutil.which(NEEDS[name]) is None:
+        pytest.skip(f"{name} needs {NEEDS[name]} (apt-get install -y {NEEDS[name]})")
     out = tmp_path / f"{name}.json"
-    run = subprocess.run([sys.executable, str(BENCHMARKS / f"{name}.py"), *CASES[name], "--json", str(out)],
+    extra = ["--corpus", str(tmp_path / "corpus")] if name == "vocoder_cpu" else []
+    run = subprocess.run([sys.executable, str(BENCHMARKS / f"{name}.py"), *CASES[name], *extra, "--json", str(out)],
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert json.loads(out.read_text())  # a non-empty result
@@ -38,5 +47,5 @@ def test_run_all_knows_every_benchmark():
     source = (BENCHMARKS / "run_all.py").read_text()
     scripts = {p.stem for p in BENCHMARKS.glob("*.py")} - {"run_all"}
     assert scripts == set(CASES)  # a new script gets a smoke case here
-    for name in set(CASES) - {"metrics_speed", "receptive_field"}:  # not speed targets
+    for name in set(CASES) - {"metrics_speed", "receptive_field", "sampling_grids", "vocoder_cpu"}:  # not speed targets
         assert f'"{name}"' in source

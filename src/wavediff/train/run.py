@@ -18,6 +18,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 from torch.utils.data import DataLoader
@@ -130,6 +131,14 @@ def _logger(out: Path):
     return CSVLogger(out, name="logs")
 
 
+def describe_network(preset: str, net: Any, sample_rate: int) -> str:
+    """One line: the preset, its size and cost, and its receptive field in samples and ms."""
+    rf = net.receptive_field
+    return (f"network {preset} ({type(net).__name__}): {net.num_parameters() / 1e6:.2f}M parameters, "
+            f"{net.macs_per_sample() / 1e3:.1f}k multiply-accumulates per sample, receptive field {rf} samples "
+            f"({1000 * rf / sample_rate:.1f} ms)")
+
+
 def build_module(recipe: Recipe, sample_rate: int, mel: MelConfig | None, labels: list[str] | None,
                  split: dict[str, list[str]] | None) -> DiffusionModule:
     overrides = dict(recipe.model.overrides)
@@ -212,6 +221,7 @@ def _train_locked(recipe: Recipe, out: Path, resume: Path | None, resume_ckpt: d
     mel = resolve_mel(recipe)
     data = build_data(recipe, mel)
     module = build_module(recipe, recipe.data.sample_rate, mel, data.labels, data.split)
+    print(describe_network(recipe.model.preset, module.net, recipe.data.sample_rate))
     if resume_ckpt is not None:
         check_resume_matches(resume, resume_ckpt, module)
         del resume_ckpt  # Lightning loads it again (through AtomicCheckpointIO: safely)
