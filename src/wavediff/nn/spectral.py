@@ -11,18 +11,18 @@ Layout (all at frame rate):
 * ``X = STFT(x_t) / sqrt(sum w^2)`` (periodic Hann window ``n_fft``, hop ``stft_hop``,
   centred frames), so unit-variance white noise has unit-variance coefficients;
 * input features per frame: ``Re X``, ``Im X``, ``log |X|^2``, the per-bin signal-to-noise
-  ratio of the prior ``log(alpha^2 P / sigma^2)`` and the mel features, interpolated to
+  ratio of the prior ``log(alpha^2 Q / sigma^2)`` and the mel features, interpolated to
   the frame centres; a 1x1 convolution to ``channels``;
 * ``blocks`` ConvNeXt blocks: depthwise convolution over frames (``kernel_size``), layer
   norm over channels, FiLM from the noise-level (+ class) embedding, pointwise MLP
   (``expansion``), residual;
 * output head (zero-initialised): a complex residual ``R`` and ``taps`` complex filter
   coefficients ``C_j`` per bin and frame, applied to the neighbouring frames of the
-  normalised input ``U = X / sqrt(alpha^2 P + sigma^2)`` ("deep filtering"), scaled by the
-  prior's posterior standard deviation and added to its posterior mean:
+  normalised input ``U = X / sqrt(alpha^2 Q + sigma^2)`` ("deep filtering"), scaled by a
+  posterior standard deviation and added to the prior's posterior mean:
 
       X0_hat = alpha P / (alpha^2 P + sigma^2) X
-               + sqrt(P sigma^2 / (alpha^2 P + sigma^2)) (R + sum_j C_j U[frame + j])
+               + sqrt(Q sigma^2 / (alpha^2 Q + sigma^2)) (R + sum_j C_j U[frame + j])
       x0_hat = ISTFT(X0_hat)
 
 * ``P`` is the power that the mel implies for each STFT bin of ``x_0`` (non-negative
@@ -30,8 +30,13 @@ Layout (all at frame rate):
   Gaussian model of ``x_0`` with that power, the first term is the exact posterior mean
   ``E[x_0 | x_t]``. So an untrained vocoder already gives noise with the spectral envelope
   of the mel, and training learns only what a Gaussian cannot do: harmonics, phase
-  coherence, transients. Without a mel (or with ``prior="none"``) ``P = 1``: the
+  coherence, transients. Without a mel (or with ``prior="none"``) ``P = Q = 1``: the
   unit-variance preconditioning of EDM (Karras et al., 2022), per bin.
+* ``Q >= P`` covers what the mel smooths away: the largest ``P`` within 4 bins and one mel
+  frame, times 2. The least-squares power misses harmonic peaks by up to a mel band's
+  width, and where the Wiener mean then discards real signal at high SNR, the correction
+  must restore it with an output of order 1 (measured: with ``Q = P`` the largest loss of
+  a training batch reaches 550 and training diverges; with this cover 1.4).
 * The scaling keeps every input at unit variance and every output correction in units
   of the remaining uncertainty, at every noise level: a correction never has to be
   learned to within ``sigma`` at the clean end, where the v / eps losses would magnify it.
@@ -171,14 +176,17 @@ class SpectralDenoiser(nn.Module):
         for _ in range(_NNLS_ITERATIONS):
             mag = mag * target / (self.fbank.T @ (self.fbank @ mag) + 1e-12)
         power = mag.pow(2) if self._mel_cfg.power == 1.0 else mag
-        power = self.power_map @ power
-        # The mel smooths harmonics over its bands and 64 ms frames: the least-squares power
-        # misses peaks by up to the band width. A prior that underestimates a bin makes the
-        # Wiener gain discard real signal at high SNR, an error the loss multiplies by
-        # 1 / sigma^2; so the prior takes the largest power nearby, times PRIOR_GAIN.
-        spread = F.max_pool2d(power.unsqueeze(1), (2 * _SPREAD_BINS + 1, 2 * _SPREAD_FRAMES + 1), stride=1,
-                              padding=(_SPREAD_BINS, _SPREAD_FRAMES)).squeeze(1)
-        return spread * _PRIOR_GAIN
+        return self.power_map @ power
+
+    @staticmethod
+    def _cover(power: Tensor) -> Tensor:
+        """The power the corrections are scaled by: the largest prior power nearby, times
+        ``_PRIOR_GAIN``. The mel smooths harmonics over its bands and 64 ms frames, so the
+        least-squares power misses peaks by up to the band width; where the Wiener mean then
+        discards real signal at high SNR, the correction must be able to restore it with an
+        output of order 1 (the v / eps losses magnify that error by 1 / sigma^2)."""
+        return F.max_pool2d(power.unsqueeze(1), (2 * _SPREAD_BINS + 1, 2 * _SPREAD_FRAMES + 1), stride=1,
+                            padding=(_SPREAD_BINS, _SPREAD_FRAMES)).squeeze(1) * _PRIOR_GAIN
 
     # ------------------------------------------------------------------ properties
     @property
@@ -293,15 +301,16 @@ class SpectralDenoiser(nn.Module):
         # Prior power of x_0 per bin: the mel's where there is a prior, else 1 (unit-variance data).
         if cond.prior_power is not None:
             power = self._to_frames(cond.prior_power, frames, length).clamp_min(_POWER_FLOOR)
+            cover = self._to_frames(self._cover(cond.prior_power), frames, length).clamp_min(_POWER_FLOOR)
         else:
-            power = torch.ones(1, 1, 1, device=spec.device)
-        total = alpha2 * power + sigma2                     # variance of X under the prior
-        unit = spec * total.rsqrt()                          # unit-variance input at every noise level
-        wiener = alpha2.sqrt() * power / total               # E[X0 | X] = wiener * X
-        posterior_std = (power * sigma2 / total).sqrt()      # std of X0 given X: the scale of corrections
+            power = cover = torch.ones(1, 1, 1, device=spec.device)
+        wiener = alpha2.sqrt() * power / (alpha2 * power + sigma2)  # E[X0 | X] = wiener * X
+        total = alpha2 * cover + sigma2
+        unit = spec * total.rsqrt()                          # about unit-variance input at every noise level
+        posterior_std = (cover * sigma2 / total).sqrt()      # std of X0 given X: the scale of corrections
         parts = [unit.real, unit.imag, torch.log(unit.real.square() + unit.imag.square() + 1e-4) * 0.25]
         if cond.prior_power is not None:
-            parts.append(torch.log(alpha2 * power / sigma2) * 0.125)
+            parts.append(torch.log(alpha2 * cover / sigma2) * 0.125)
         if cond.mel_features is not None:
             parts.append(self._to_frames(cond.mel_features, frames, length))
         h = self.input_proj(torch.cat(parts, dim=1))
