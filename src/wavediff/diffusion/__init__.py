@@ -1,6 +1,6 @@
 """Continuous-time diffusion maths for waveforms: pure functions, no I/O, no nn.Modules.
 
-Conventions (see DESIGN.md): ``t`` in [0, 1] with ``t = 0`` clean; ``x_t = alpha x_0 + sigma eps``
+Conventions (see docs/DESIGN.md): ``t`` in [0, 1] with ``t = 0`` clean; ``x_t = alpha x_0 + sigma eps``
 (variance preserving); the noise level is ``logsnr = log(alpha^2 / sigma^2)``; every sampler
 consumes ``x0_hat = E[x_0 | x_t]``.
 """

@@ -1,6 +1,6 @@
 """Noise schedules: maps between time ``t`` and ``logsnr``.
 
-Convention (DESIGN.md): ``t`` in [0, 1], ``t = 0`` is clean data and ``t = 1`` is (almost) pure
+Convention (docs/DESIGN.md): ``t`` in [0, 1], ``t = 0`` is clean data and ``t = 1`` is (almost) pure
 noise. The forward process is ``x_t = alpha(t) * x_0 + sigma(t) * eps`` with
 ``alpha^2 + sigma^2 = 1`` (variance preserving) and ``logsnr(t) = log(alpha^2 / sigma^2)``,
 strictly decreasing in ``t``.

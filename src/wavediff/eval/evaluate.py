@@ -188,7 +188,7 @@ def evaluate(checkpoints: Sequence[str | Path], data: str | Path, out: str | Pat
              options: EvalOptions | None = None) -> dict[str, Any]:
     """Evaluate ``checkpoints`` (the first one is the reference model in a comparison) on
     the held-out clips of ``data``; write the report folder ``out`` and return report.json's
-    content (schema in the module docstring and DESIGN.md)."""
+    content (schema in the module docstring and docs/DESIGN.md)."""
     opts = options or EvalOptions()
     say = opts.progress or (lambda _msg: None)
     if not checkpoints:

@@ -1,7 +1,7 @@
 """Noise levels against the data: which frequency bands each logsnr drowns, and where the
 loss weighting puts its effort.
 
-Conventions (DESIGN.md): ``x_t = alpha x_0 + sigma eps`` (variance preserving),
+Conventions (docs/DESIGN.md): ``x_t = alpha x_0 + sigma eps`` (variance preserving),
 ``logsnr = log(alpha^2 / sigma^2)``. White noise has a flat spectrum while audio does not, so
 the signal-to-noise ratio of one frequency band at noise level ``logsnr`` is
 
