@@ -356,10 +356,11 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--minutes", type=float, default=5.0,
                     help="training budget in minutes, shared by teacher and students (default 5)")
     dm.add_argument("--clips", type=int, default=32, help="clips per evaluated row (default 32)")
-    dm.add_argument("--model", default="tiny", choices=["tiny", "base", "large"],
+    dm.add_argument("--model", default="tiny", choices=["tiny", "base", "large", "spectral"],
                     help="network preset of the teacher (and so of the students): tiny (default) is CPU-sized, "
                          "with a 29-sample receptive field that makes spectral textures, not pitch; base and "
-                         "large (6139 samples) are for a GPU")
+                         "large (6139 samples) are for a GPU; spectral is the frame-rate STFT network "
+                         "(receptive field 7168 samples at tiny's cost per sample)")
 
     data = sub.add_parser("data", help="build local corpora (no downloads)",
                           description="Build corpora on disk in wavediff's generic folder layout.",
