@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .base import ConfiguredDenoiser
 from .conditioners import ClassEmbedding, Conditioning, MelUpsampler, factorize_hop
 from .config import DenoiserConfig
 from .embeddings import NoiseLevelEmbedding
@@ -109,7 +110,7 @@ class ResidualLayer(nn.Module):
         return out, skip
 
 
-class DiffWave(nn.Module):
+class DiffWave(ConfiguredDenoiser):
     """DiffWave-family denoiser conditioned on ``logsnr`` (and optionally mel / class).
 
     Args:
@@ -183,24 +184,6 @@ class DiffWave(nn.Module):
         ``1 + sum_i (kernel_size - 1) * dilation_i``."""
         k = self.config.kernel_size
         return 1 + sum((k - 1) * 2 ** (i % self.config.dilation_cycle) for i in range(self.config.residual_layers))
-
-    @property
-    def null_class(self) -> int | None:
-        """Label of the null class (``num_classes``) for classifier-free guidance, or
-        ``None`` for a network without class conditioning."""
-        return self.config.num_classes
-
-    @property
-    def mel_bins(self) -> int | None:
-        return self.config.mel_bins
-
-    @property
-    def hop(self) -> int:
-        return self.config.hop
-
-    def num_parameters(self, trainable_only: bool = False) -> int:
-        """Number of parameters (all, or only those with ``requires_grad``)."""
-        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 
     # ------------------------------------------------------------------ conditioning
     def condition(self, mel: Tensor | None = None, class_label: Tensor | int | None = None) -> Conditioning:

@@ -54,6 +54,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .base import ConfiguredDenoiser
 from .conditioners import ClassEmbedding, Conditioning, check_frame_count
 from .config import SpectralConfig
 from .embeddings import NoiseLevelEmbedding
@@ -103,7 +104,7 @@ class _Block(nn.Module):
         return x + self.down(F.gelu(self.up(h)))
 
 
-class SpectralDenoiser(nn.Module):
+class SpectralDenoiser(ConfiguredDenoiser):
     """Frame-rate STFT denoiser with a Wiener prior (see the module docstring).
 
     Call: ``net(x_t, logsnr, mel=None, class_label=None, cond=None) -> (B, 1, T)``, with
@@ -196,21 +197,6 @@ class SpectralDenoiser(nn.Module):
         c = self.config
         frames = 1 + c.blocks * (c.kernel_size - 1) + (c.taps - 1)
         return (frames - 1) * c.stft_hop + 2 * c.n_fft
-
-    @property
-    def null_class(self) -> int | None:
-        return self.config.num_classes
-
-    @property
-    def mel_bins(self) -> int | None:
-        return self.config.mel_bins
-
-    @property
-    def hop(self) -> int:
-        return self.config.hop
-
-    def num_parameters(self, trainable_only: bool = False) -> int:
-        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
 
     def macs_per_sample(self) -> float:
         """Multiply-accumulates of the convolutions per audio sample (FFTs not counted)."""
