@@ -33,6 +33,15 @@ class GaussianMixture:
     def var(self) -> float:
         return float((self.w * (self.s**2 + self.m**2)).sum() - self.mean**2)
 
+    def cdf(self, x: float) -> float:
+        """P(x0 < x)."""
+        return float((self.w * 0.5 * torch.erfc((self.m - x) / (self.s * math.sqrt(2)))).sum())
+
+    def statistics_miss(self, x: Tensor) -> float:
+        """Largest miss of samples ``x`` on the weight below 0, the mean and the standard deviation."""
+        return max(abs(float((x < 0).double().mean()) - self.cdf(0.0)), abs(float(x.mean()) - self.mean),
+                   abs(float(x.std()) - math.sqrt(self.var)))
+
     def sample(self, shape: tuple[int, ...], generator: torch.Generator) -> Tensor:
         k = torch.multinomial(self.w, math.prod(shape), replacement=True, generator=generator).reshape(shape)
         z = torch.randn(shape, generator=generator, dtype=torch.float64)

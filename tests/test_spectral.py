@@ -80,7 +80,7 @@ def test_untrained_vocoder_is_the_wiener_filter_of_the_mel_prior():
     with torch.no_grad():
         out = net(x_t, logsnr, cond=cond)
     spec = torch.stft(x_t[:, 0], 512, 128, window=torch.hann_window(512), center=True, return_complex=True)
-    power = net._to_frames(cond.prior_power, spec.shape[-1], 4096).clamp_min(1e-8)
+    power = net._to_frames(cond.prior_power, spec.shape[-1]).clamp_min(1e-8)
     a2, s2 = torch.sigmoid(logsnr), torch.sigmoid(-logsnr)
     expected = torch.istft(a2.sqrt() * power / (a2 * power + s2) * spec, 512, 128, window=torch.hann_window(512),
                            center=True, length=4096)

@@ -231,26 +231,7 @@ class DiffWave(ConfiguredDenoiser):
                 mel = mel.to(device=weight.device, dtype=weight.dtype)
             mel_features = self.mel_upsampler((mel - cfg.mel_offset) / cfg.mel_scale)
 
-        class_embedding = None
-        if self.class_embedding is None:
-            if class_label is not None:
-                raise ValueError("this denoiser is not class-conditioned (num_classes=None) but class_label was given")
-        else:
-            if class_label is None:
-                raise ValueError(
-                    f"this denoiser is class-conditioned: expected class_label of shape (B,) with values in "
-                    f"0..{cfg.num_classes} ({cfg.num_classes} = null class for the unconditional branch), got None"
-                )
-            device = self.class_embedding.embedding.weight.device
-            if isinstance(class_label, int) and not isinstance(class_label, bool):
-                class_label = torch.full((1,), class_label, dtype=torch.long, device=device)
-            if not isinstance(class_label, Tensor):
-                raise ValueError(f"class_label must be an int or an integer tensor, got {type(class_label).__name__}")
-            if batch is not None and class_label.dim() == 1 and class_label.shape[0] not in (1, batch):
-                raise ValueError(
-                    f"class_label has batch size {class_label.shape[0]} but mel has batch size {batch}"
-                )
-            class_embedding = self.class_embedding(class_label.to(device))
+        class_embedding = self._embed_class(class_label, batch)
         return Conditioning(
             mel_features=mel_features,
             frames=frames,

@@ -132,23 +132,28 @@ class SpectralDenoiser(ConfiguredDenoiser):
         self.output_proj = nn.Conv1d(c.channels, 2 * bins * (c.taps + 1), 1)
         nn.init.zeros_(self.output_proj.weight)
         nn.init.zeros_(self.output_proj.bias)
+        # mel frame j is centred on sample j * hop + offset (HiFi-GAN framing when unknown)
+        self._mel_offset = c.hop / 2
+        if c.mel_config is not None:
+            from ..audio.mel import MelConfig
+
+            self._mel_cfg = MelConfig.from_dict(c.mel_config)
+            self._mel_offset = self._mel_cfg.n_fft / 2 - self._mel_cfg.pad
         if c.uses_prior:
             self._init_prior()
         self.fast_inference = False  # no fused path: the frame-rate stack is already cheap
 
     # ------------------------------------------------------------------ prior
     def _init_prior(self) -> None:
-        from ..audio.mel import MelConfig, _filters_f64  # audio front-end: filter bank and window
+        from ..audio.mel import _filters_f64  # audio front-end: filter bank and window
 
-        mel_cfg = MelConfig.from_dict(self.config.mel_config)
-        self._mel_cfg = mel_cfg
+        mel_cfg = self._mel_cfg
         mel_window, fbank = _filters_f64(mel_cfg)
         self.register_buffer("fbank", fbank.float(), persistent=False)
         self.register_buffer("fbank_pinv", torch.linalg.pinv(fbank).float(), persistent=False)
         # Power of the mel's STFT bins -> power of this network's normalised bins of x_0:
         # a stationary signal's E|STFT|^2 is its spectral density times sum(w^2), so divide by
         # the mel window's energy (the network's coefficients are already normalised).
-        mel_freqs = torch.linspace(0, mel_cfg.sample_rate / 2, mel_cfg.n_fft // 2 + 1)
         net_freqs = torch.linspace(0, mel_cfg.sample_rate / 2, self.bins)
         position = (net_freqs / (mel_cfg.sample_rate / 2) * (mel_cfg.n_fft // 2)).clamp(0, mel_cfg.n_fft // 2)
         lo = position.floor().long().clamp(max=mel_cfg.n_fft // 2 - 1)
@@ -156,7 +161,6 @@ class SpectralDenoiser(ConfiguredDenoiser):
         interp = torch.zeros(self.bins, mel_cfg.n_fft // 2 + 1)
         interp[torch.arange(self.bins), lo] = 1 - frac
         interp[torch.arange(self.bins), lo + 1] += frac
-        del mel_freqs
         omega = net_freqs / mel_cfg.sample_rate * 2 * math.pi
         pre = self.config.pre_emphasis
         emphasis = (1 - 2 * pre * torch.cos(omega) + pre * pre)  # |1 - c e^{-iw}|^2
@@ -164,8 +168,6 @@ class SpectralDenoiser(ConfiguredDenoiser):
         if mel_cfg.stft_normalized:
             gain = gain * float(mel_window.pow(2).sum())
         self.register_buffer("power_map", (gain[:, None] * interp).float(), persistent=False)
-        # mel frame j is centred on sample j * hop + offset
-        self._mel_offset_samples = mel_cfg.n_fft / 2 - mel_cfg.pad
 
     def prior_power(self, mel: Tensor) -> Tensor:
         """Power per network bin that the mel features imply: ``(B, mel_bins, F) -> (B, bins, F)``."""
@@ -225,21 +227,11 @@ class SpectralDenoiser(ConfiguredDenoiser):
             features = (mel - c.mel_offset) / c.mel_scale
             if c.uses_prior:
                 prior = self.prior_power(mel)
-        class_embedding = None
-        if self.class_embedding is None:
-            if class_label is not None:
-                raise ValueError("this denoiser is not class-conditioned (num_classes=None) but class_label was given")
-        else:
-            if class_label is None:
-                raise ValueError(f"this denoiser is class-conditioned: expected class_label in 0..{c.num_classes}")
-            device = self.class_embedding.embedding.weight.device
-            if isinstance(class_label, int) and not isinstance(class_label, bool):
-                class_label = torch.full((1,), class_label, dtype=torch.long, device=device)
-            class_embedding = self.class_embedding(class_label.to(device))
+        class_embedding = self._embed_class(class_label, mel.shape[0] if features is not None else None)
         return Conditioning(mel_features=features, frames=frames, hop=c.hop if features is not None else None,
                             class_embedding=class_embedding, prior_power=prior)
 
-    def _to_frames(self, values: Tensor, frames: int, length: int) -> Tensor:
+    def _to_frames(self, values: Tensor, frames: int) -> Tensor:
         """Mel-rate values ``(B, D, F)`` linearly interpolated at the network's frame centres."""
         c = self.config
         centres = torch.arange(frames, device=values.device, dtype=torch.float32) * c.stft_hop
@@ -248,10 +240,6 @@ class SpectralDenoiser(ConfiguredDenoiser):
         hi = (lo + 1).clamp(max=values.shape[-1] - 1)
         frac = (position - lo).to(values.dtype)
         return values[..., lo] * (1 - frac) + values[..., hi] * frac
-
-    @property
-    def _mel_offset(self) -> float:
-        return getattr(self, "_mel_offset_samples", self.config.hop / 2)
 
     # ------------------------------------------------------------------ forward
     def forward(self, x_t: Tensor, logsnr: Tensor | float, mel: Tensor | None = None,
@@ -286,8 +274,8 @@ class SpectralDenoiser(ConfiguredDenoiser):
         sigma2 = torch.sigmoid(-logsnr)[:, None, None]
         # Prior power of x_0 per bin: the mel's where there is a prior, else 1 (unit-variance data).
         if cond.prior_power is not None:
-            power = self._to_frames(cond.prior_power, frames, length).clamp_min(_POWER_FLOOR)
-            cover = self._to_frames(self._cover(cond.prior_power), frames, length).clamp_min(_POWER_FLOOR)
+            power = self._to_frames(cond.prior_power, frames).clamp_min(_POWER_FLOOR)
+            cover = self._to_frames(self._cover(cond.prior_power), frames).clamp_min(_POWER_FLOOR)
         else:
             power = cover = torch.ones(1, 1, 1, device=spec.device)
         wiener = alpha2.sqrt() * power / (alpha2 * power + sigma2)  # E[X0 | X] = wiener * X
@@ -298,7 +286,7 @@ class SpectralDenoiser(ConfiguredDenoiser):
         if cond.prior_power is not None:
             parts.append(torch.log(alpha2 * cover / sigma2) * 0.125)
         if cond.mel_features is not None:
-            parts.append(self._to_frames(cond.mel_features, frames, length))
+            parts.append(self._to_frames(cond.mel_features, frames))
         h = self.input_proj(torch.cat(parts, dim=1))
         embedding = self.noise_embedding(logsnr)
         if cond.class_embedding is not None:
