@@ -47,9 +47,11 @@ from wavediff.nn import build_denoiser
 SR = 16000
 MEL = MelConfig.preset("hifigan", sample_rate=SR, fmax=8000.0)
 HELD_OUT_VOICES = ("en-029+m1", "en-us-nyc+f3")
-VARIANTS = ("griffin-lim", "diffwave-tiny", "spectral-untrained", "spectral", "spectral+gl")
-# (preset, parameterisation, data_scale, lr) of each trained network
-NETWORKS = {"diffwave-tiny": ("tiny", "v", 1.0, 2e-3), "spectral": ("spectral", "x0", 3.0, 1e-3)}
+VARIANTS = ("griffin-lim", "diffwave-tiny", "spectral-untrained", "spectral", "spectral+gl", "learned-prior",
+            "learned-prior-gl")
+# (preset, parameterisation, data_scale, lr, overrides) of each trained network
+NETWORKS = {"diffwave-tiny": ("tiny", "v", 1.0, 2e-3, {}), "spectral": ("spectral", "x0", 3.0, 1e-3, {}),
+            "learned-prior": ("spectral", "x0", 3.0, 1e-3, {"prior": "learned", "projection_iterations": 16})}
 
 
 def arctic_path() -> Path | None:
@@ -76,12 +78,18 @@ def load_corpus(root: Path, per_voice: int = 30) -> tuple[list[torch.Tensor], li
     return [read(p) for p in split["train"]], [read(p) for p in split["valid"]]
 
 
+def network_key(variant: str) -> str:
+    if variant.startswith("learned-prior"):
+        return "learned-prior"
+    return "spectral" if variant.startswith("spectral") else variant
+
+
 def build(variant: str) -> tuple[torch.nn.Module, str, float]:
-    preset, parameterisation, scale, _ = NETWORKS["spectral" if variant.startswith("spectral") else variant]
+    preset, parameterisation, scale, _, overrides = NETWORKS[network_key(variant)]
     lo, hi = nominal_range(MEL)
-    extra = {}
+    extra = dict(overrides)
     if preset == "spectral":
-        extra = dict(mel_config=MEL.to_dict(), data_scale=scale, parameterisation=parameterisation)
+        extra.update(mel_config=MEL.to_dict(), data_scale=scale, parameterisation=parameterisation)
     torch.manual_seed(0)
     net = build_denoiser(preset, mel_bins=MEL.n_mels, hop=MEL.hop_length, mel_offset=(lo + hi) / 2,
                          mel_scale=(hi - lo) / 2, **extra)
@@ -111,10 +119,13 @@ def train(net: torch.nn.Module, parameterisation: str, scale: float, lr: float, 
             warm = min(1.0, (step + 1) / 50)
             group["lr"] = lr * warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / steps)))
         audio = segments(clips, batch, length, gen)
+        mel = log_mel(audio[:, 0], MEL)
         out = diffusion_loss(net, audio * scale, schedule, parameterisation=parameterisation, weighting=weighting,
-                             time_sampling="stratified", generator=gen, cond={"mel": log_mel(audio[:, 0], MEL)})
+                             time_sampling="stratified", generator=gen, cond={"mel": mel})
+        prior_loss = net.auxiliary_loss(audio * scale, mel) if hasattr(net, "auxiliary_loss") else None
+        loss = out.loss if prior_loss is None else out.loss + prior_loss
         opt.zero_grad()
-        out.loss.backward()
+        loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
         with torch.no_grad():
@@ -122,7 +133,8 @@ def train(net: torch.nn.Module, parameterisation: str, scale: float, lr: float, 
             for e, p in zip(ema.parameters(), net.parameters()):
                 e.lerp_(p, 1 - decay)
         if (step + 1) % 250 == 0:
-            print(f"    step {step + 1}: loss {out.loss.item():.4f}, {time.perf_counter() - t0:.0f} s", flush=True)
+            extra = "" if prior_loss is None else f", prior loss {prior_loss.item():.4f}"
+            print(f"    step {step + 1}: loss {out.loss.item():.4f}{extra}, {time.perf_counter() - t0:.0f} s", flush=True)
     return ema.eval(), (time.perf_counter() - t0) / max(steps, 1)
 
 
@@ -189,7 +201,7 @@ def main() -> None:
             rows.append((variant, "64 it.", {name: score([griffin_lim(log_mel(c[None], MEL), MEL, length=c.shape[-1])[0]
                                                           for c in clips], clips) for name, clips in sets.items()}))
             continue
-        key = "spectral" if variant == "spectral+gl" else variant
+        key = network_key(variant)
         if key not in trained:
             net, param, scale = build(key)
             if key != "spectral-untrained":
@@ -197,6 +209,12 @@ def main() -> None:
                 print(f"  {a.train_steps} steps, {per_step * 1000:.0f} ms per step", flush=True)
             trained[key] = (net.eval(), param, scale)
         net, param, scale = trained[key]
+        if variant == "learned-prior-gl":  # the trained prior's magnitude, Griffin-Lim, no diffusion
+            rows.append((variant, "64 it.", {
+                name: score([net.prior_waveform(log_mel(c[None], MEL), c.shape[-1])[0, 0] / scale for c in clips], clips)
+                for name, clips in sets.items()}))
+            print(f"  {rows[-1][2]}", flush=True)
+            continue
         for steps in map(int, a.sample_steps.split(",")):
             start = a.gl_start if variant == "spectral+gl" else None
             result = {name: score([vocode(net, param, scale, c, steps, start) for c in clips], clips)

@@ -201,3 +201,73 @@ def test_the_speech_vocoder_recipe_vocodes_in_exact_chunks(method, one_thread):
     assert torch.allclose(whole, chunked, atol=1e-4), float((whole - chunked).abs().max())
     no_context, _ = voc.vocode(mel, 2, method, chunk_frames=24, overlap_frames=0)
     assert float((whole - no_context).abs().max()) > 1e-2  # the test above can fail
+
+
+# ---------------------------------------------------------------- the learned prior
+def _speechlike(seconds: float = 0.5, f0: float = 140.0) -> torch.Tensor:
+    """A voiced vowel-like signal ``(1, T)``: harmonics of ``f0`` under two formant peaks."""
+    t = torch.arange(int(16000 * seconds)) / 16000
+    out = torch.zeros_like(t)
+    for k in range(1, int(7600 / f0)):
+        f = k * f0
+        gain = math.exp(-((f - 700) / 300) ** 2) + 0.5 * math.exp(-((f - 2200) / 500) ** 2) + 0.02
+        out += gain * torch.sin(2 * math.pi * f * t + 0.3 * k * k)
+    return 0.1 * out[None] / out.pow(2).mean().sqrt()
+
+
+def test_an_untrained_learned_prior_is_the_wiener_prior():
+    wiener = _randomise_head(_vocoder()).eval()
+    learned = _vocoder(prior="learned", magnitude_channels=16, magnitude_blocks=1)
+    missing = learned.load_state_dict(wiener.state_dict(), strict=False).missing_keys
+    assert missing and all(k.startswith("magnitude.") for k in missing)
+    learned.eval()
+    mel = log_mel(_speechlike(), MEL)
+    x_t = torch.randn(1, 1, 8000)
+    with torch.no_grad():
+        assert torch.allclose(wiener(x_t, torch.tensor([1.0]), mel=mel), learned(x_t, torch.tensor([1.0]), mel=mel),
+                              atol=1e-5)
+    assert learned.macs_per_sample() > wiener.macs_per_sample()
+    assert learned.receptive_field > wiener.receptive_field
+    assert wiener.auxiliary_loss(torch.zeros(1, 1, 8000), mel) is None
+    with pytest.raises(ValueError, match="mel_bins"):
+        SpectralConfig(prior="learned")
+
+
+def test_the_learned_prior_learns_by_regression_only(one_thread):
+    net = _vocoder(prior="learned", magnitude_channels=32, magnitude_blocks=2, data_scale=3.0)
+    audio = torch.cat([_speechlike(f0=f) for f in (110.0, 150.0, 190.0, 230.0)])[:, None]
+    mel = log_mel(audio[:, 0], MEL)
+    # the diffusion loss does not reach the prior's network ...
+    out = diffusion_loss(net, 3 * audio, get_schedule("cosine"), parameterisation="x0", weighting="v",
+                         cond={"mel": mel}, generator=torch.Generator().manual_seed(0))
+    out.loss.backward()
+    assert all(p.grad is None for p in net.magnitude.parameters())
+    assert any(p.grad is not None for p in net.blocks.parameters())
+    # ... its own regression does, and lowers the error of the power the denoiser uses
+    opt = torch.optim.Adam(net.magnitude.parameters(), lr=3e-3)
+    before = net.auxiliary_loss(3 * audio, mel).item()
+    for _ in range(60):
+        loss = net.auxiliary_loss(3 * audio, mel)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    after = net.auxiliary_loss(3 * audio, mel).item()
+    assert after < 0.8 * before, (before, after)
+
+
+def test_projection_makes_the_estimate_consistent_with_the_prior_magnitude():
+    net = _randomise_head(_vocoder(projection_iterations=16))
+    clean = 3 * _speechlike()[None]
+    mel = log_mel(clean[:, 0] / 3, MEL)
+
+    x_t = torch.randn(1, 1, clean.shape[-1])
+    with torch.no_grad():
+        projected = net.eval()(x_t, torch.tensor([-2.0]), mel=mel)
+        plain = net.train()(x_t, torch.tensor([-2.0]), mel=mel)  # never in training
+    cond = net.condition(mel=mel)
+    spec = lambda x: torch.stft(x[:, 0], 512, 128, window=net.window, center=True, return_complex=True).abs()  # noqa: E731
+    target = net._to_frames(cond.prior_power, spec(plain).shape[-1]).sqrt() * net._norm
+    error = lambda x: float((spec(x) - target).norm() / target.norm())  # noqa: E731
+    assert error(projected) < 0.5 * error(plain), (error(projected), error(plain))
+    baseline = net.eval().prior_waveform(mel, clean.shape[-1])
+    assert baseline.shape == clean.shape and error(baseline) < 0.5 * error(plain)

@@ -166,7 +166,7 @@ class DenoiserConfig:
         return self.from_dict({**self.to_dict(), **changes})
 
 
-_PRIORS = ("wiener", "none")
+_PRIORS = ("wiener", "learned", "none")
 _PARAMETERISATIONS = ("x0", "eps", "v")
 
 
@@ -188,8 +188,14 @@ class SpectralConfig:
         mel_bins, hop: mel channels and samples per mel frame (``mel_bins=None``: no mel).
         mel_offset, mel_scale: the network sees ``(mel - mel_offset) / mel_scale``.
         num_classes: class conditioning (``None``: none); index ``num_classes`` is the null class.
-        prior: ``"wiener"`` (the mel's Gaussian posterior mean as the base estimate; needs
-            ``mel_config``) or ``"none"``.
+        prior: ``"wiener"`` (the mel's Gaussian posterior mean as the base estimate, with the
+            per-bin power that least squares through the mel filter bank gives; needs
+            ``mel_config``), ``"learned"`` (the same, with the power predicted from the mel by a
+            small frame-rate network trained by regression, :meth:`SpectralDenoiser.auxiliary_loss`)
+            or ``"none"``.
+        magnitude_channels, magnitude_blocks: width and depth of the learned prior's network.
+        projection_iterations: Griffin-Lim iterations that make each ``x0_hat`` consistent with
+            the prior's magnitude at inference (never in training); 0 turns it off.
         mel_config: ``MelConfig.to_dict()`` of the conditioning mel (for the prior).
         data_scale, pre_emphasis: the recipe's audio -> ``x_0`` map (for the prior's power).
         parameterisation: what ``forward`` returns: ``x0``, ``eps`` or ``v``.
@@ -211,6 +217,9 @@ class SpectralConfig:
     mel_scale: float = 1.0
     num_classes: int | None = None
     prior: str = "wiener"
+    magnitude_channels: int = 256
+    magnitude_blocks: int = 6
+    projection_iterations: int = 0
     mel_config: dict[str, Any] | None = None
     data_scale: float = 1.0
     pre_emphasis: float = 0.0
@@ -222,7 +231,8 @@ class SpectralConfig:
         if self.architecture != "spectral":
             raise ValueError(f"SpectralConfig.architecture must be 'spectral', got {self.architecture!r}")
         for name, minimum in (("n_fft", 8), ("stft_hop", 1), ("channels", 1), ("blocks", 0), ("kernel_size", 1),
-                              ("expansion", 1), ("taps", 1), ("embedding_dim", 2), ("mlp_dim", 1), ("hop", 1)):
+                              ("expansion", 1), ("taps", 1), ("embedding_dim", 2), ("mlp_dim", 1), ("hop", 1),
+                              ("magnitude_channels", 1), ("magnitude_blocks", 0), ("projection_iterations", 0)):
             _check_int(name, getattr(self, name), minimum, "SpectralConfig")
         if self.n_fft % 2:
             raise ValueError(f"SpectralConfig.n_fft must be even, got {self.n_fft}")
@@ -249,12 +259,14 @@ class SpectralConfig:
             raise ValueError(f"data_scale must be > 0 and pre_emphasis in [0, 1), got {self.data_scale}, "
                              f"{self.pre_emphasis}")
         if self.uses_prior and self.mel_config is None:
-            raise ValueError("prior='wiener' with a mel needs mel_config (the MelConfig of the conditioning mel)")
+            raise ValueError(f"prior={self.prior!r} with a mel needs mel_config (the MelConfig of the conditioning mel)")
+        if self.prior == "learned" and self.mel_bins is None:
+            raise ValueError("prior='learned' predicts the power from the mel: it needs mel_bins")
 
     @property
     def uses_prior(self) -> bool:
         """Whether the Wiener estimate from the mel is the network's base estimate."""
-        return self.prior == "wiener" and self.mel_bins is not None
+        return self.prior in ("wiener", "learned") and self.mel_bins is not None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python dictionary of every field (YAML/JSON friendly)."""

@@ -70,6 +70,16 @@ _POWER_FLOOR = 1e-8
 _SPREAD_BINS = 4
 _SPREAD_FRAMES = 1
 _PRIOR_GAIN = 2.0
+# the learned prior's network: kernel over mel frames, MLP width, and the input scaling of
+# the log power (normalised units: speech bins lie about between 1e-8 and 1e-1)
+_MAGNITUDE_KERNEL = 5
+_MAGNITUDE_EXPANSION = 2
+_LOG_POWER_CENTRE = -9.0
+_LOG_POWER_SCALE = 5.0
+# below the power floor, so an untrained learned prior equals the least-squares one
+_LOG_POWER_EPS = 1e-12
+# momentum of the fast Griffin-Lim projection (Perraudin et al., 2013; librosa's default)
+_PROJECTION_MOMENTUM = 0.99
 
 
 class _ChannelNorm(nn.Module):
@@ -85,23 +95,50 @@ class _ChannelNorm(nn.Module):
 
 
 class _Block(nn.Module):
-    """ConvNeXt block with FiLM: ``x + MLP(FiLM(norm(dwconv(x))))``; the last layer is
-    zero-initialised so a new block is the identity."""
+    """ConvNeXt block with FiLM: ``x + MLP(FiLM(norm(dwconv(x))))`` (no FiLM when
+    ``embedding_dim`` is None); the last layer is zero-initialised so a new block is the identity."""
 
-    def __init__(self, channels: int, kernel_size: int, expansion: int, embedding_dim: int) -> None:
+    def __init__(self, channels: int, kernel_size: int, expansion: int, embedding_dim: int | None) -> None:
         super().__init__()
         self.depthwise = nn.Conv1d(channels, channels, kernel_size, padding=kernel_size // 2, groups=channels)
         self.norm = _ChannelNorm(channels)
-        self.film = nn.Linear(embedding_dim, 2 * channels)
+        self.film = nn.Linear(embedding_dim, 2 * channels) if embedding_dim is not None else None
         self.up = nn.Conv1d(channels, expansion * channels, 1)
         self.down = nn.Conv1d(expansion * channels, channels, 1)
         nn.init.zeros_(self.down.weight)
         nn.init.zeros_(self.down.bias)
 
-    def forward(self, x: Tensor, embedding: Tensor) -> Tensor:
-        scale, shift = self.film(embedding).unsqueeze(-1).chunk(2, dim=1)
-        h = self.norm(self.depthwise(x)) * (1 + scale) + shift
+    def forward(self, x: Tensor, embedding: Tensor | None = None) -> Tensor:
+        h = self.norm(self.depthwise(x))
+        if self.film is not None:
+            scale, shift = self.film(embedding).unsqueeze(-1).chunk(2, dim=1)
+            h = h * (1 + scale) + shift
         return x + self.down(F.gelu(self.up(h)))
+
+
+class _MagnitudeNet(nn.Module):
+    """The learned prior: mel features and the least-squares log power -> log power per
+    network bin, ``(B, mel_bins, F), (B, bins, F) -> (B, bins, F)`` at mel frame rate.
+
+    A residual on the least-squares power (zero-initialised output: an untrained net is the
+    ``wiener`` prior). It learns what the mel's wide bands smooth away, above all the
+    harmonic peaks of voiced speech, by regression on the clean STFT (no noise level)."""
+
+    def __init__(self, mel_bins: int, bins: int, channels: int, blocks: int) -> None:
+        super().__init__()
+        self.input_proj = nn.Conv1d(mel_bins + bins, channels, 1)
+        self.blocks = nn.ModuleList(_Block(channels, _MAGNITUDE_KERNEL, _MAGNITUDE_EXPANSION, None)
+                                    for _ in range(blocks))
+        self.out_norm = _ChannelNorm(channels)
+        self.output_proj = nn.Conv1d(channels, bins, 1)
+        nn.init.zeros_(self.output_proj.weight)
+        nn.init.zeros_(self.output_proj.bias)
+
+    def forward(self, features: Tensor, log_power: Tensor) -> Tensor:
+        h = self.input_proj(torch.cat([features, (log_power - _LOG_POWER_CENTRE) / _LOG_POWER_SCALE], dim=1))
+        for block in self.blocks:
+            h = block(h)
+        return log_power + self.output_proj(F.gelu(self.out_norm(h)))
 
 
 class SpectralDenoiser(ConfiguredDenoiser):
@@ -139,8 +176,11 @@ class SpectralDenoiser(ConfiguredDenoiser):
 
             self._mel_cfg = MelConfig.from_dict(c.mel_config)
             self._mel_offset = self._mel_cfg.n_fft / 2 - self._mel_cfg.pad
+        self.magnitude = None
         if c.uses_prior:
             self._init_prior()
+            if c.prior == "learned":
+                self.magnitude = _MagnitudeNet(c.mel_bins, bins, c.magnitude_channels, c.magnitude_blocks)
         self.fast_inference = False  # no fused path: the frame-rate stack is already cheap
 
     # ------------------------------------------------------------------ prior
@@ -181,6 +221,34 @@ class SpectralDenoiser(ConfiguredDenoiser):
         power = mag.pow(2) if self._mel_cfg.power == 1.0 else mag
         return self.power_map @ power
 
+    def _learned_log_power(self, mel: Tensor) -> Tensor:
+        """The learned prior's log power per network bin at mel frame rate (with gradients)."""
+        c = self.config
+        base = (self.prior_power(mel) + _LOG_POWER_EPS).log()
+        return self.magnitude((mel - c.mel_offset) / c.mel_scale, base)
+
+    def auxiliary_loss(self, x0: Tensor, mel: Tensor) -> Tensor | None:
+        """Regression loss of the learned prior (``prior="learned"``), else None.
+
+        ``x0``: clean training data ``(B, 1, T)`` in the units the network denoises (after the
+        data transform); ``mel``: its mel features ``(B, mel_bins, F)``. The loss is the mean
+        absolute error of the log magnitude per network bin and frame plus the spectral
+        convergence ``||M_hat - |X0| ||_F / || |X0| ||_F`` (the first fits quiet bins, the
+        second the loud ones, which is what a listener hears). The training module adds it to
+        the diffusion loss; the diffusion loss itself never reaches the prior (its power is
+        detached), so the prior stays a regression on the data whatever the noise level."""
+        if self.magnitude is None:
+            return None
+        c = self.config
+        spec = torch.stft(x0[:, 0].float(), c.n_fft, c.stft_hop, window=self.window, center=True,
+                          return_complex=True) / self._norm
+        log_power = self._to_frames(self._learned_log_power(mel.float()), spec.shape[-1])
+        target = spec.abs()
+        log_error = (0.5 * log_power - torch.log(target + _POWER_FLOOR ** 0.5)).abs().mean()
+        magnitude = (0.5 * log_power).exp()
+        convergence = (magnitude - target).flatten(1).norm(dim=1) / target.flatten(1).norm(dim=1).clamp_min(1e-8)
+        return log_error + convergence.mean()
+
     @staticmethod
     def _cover(power: Tensor) -> Tensor:
         """The power the corrections are scaled by: the largest prior power nearby, times
@@ -198,7 +266,14 @@ class SpectralDenoiser(ConfiguredDenoiser):
         times the hop, plus one frame on each side)."""
         c = self.config
         frames = 1 + c.blocks * (c.kernel_size - 1) + (c.taps - 1)
-        return (frames - 1) * c.stft_hop + 2 * c.n_fft
+        field = (frames - 1) * c.stft_hop + 2 * c.n_fft
+        if c.uses_prior:
+            # each projection iteration spreads a change by a frame either side; the learned
+            # prior reads mel frames around each one (counted here so chunked vocoding covers it)
+            field += 2 * c.projection_iterations * c.n_fft
+            if c.prior == "learned":
+                field += 2 * c.magnitude_blocks * (_MAGNITUDE_KERNEL // 2) * c.hop
+        return field
 
     def macs_per_sample(self) -> float:
         """Multiply-accumulates of the convolutions per audio sample (FFTs not counted)."""
@@ -206,7 +281,13 @@ class SpectralDenoiser(ConfiguredDenoiser):
         per_frame = self.input_proj.in_channels * c.channels
         per_frame += c.blocks * (c.kernel_size * c.channels + 2 * c.expansion * c.channels * c.channels)
         per_frame += c.channels * self.output_proj.out_channels
-        return per_frame / c.stft_hop
+        macs = per_frame / c.stft_hop
+        if self.magnitude is not None:
+            m = c.magnitude_channels
+            per_mel_frame = self.magnitude.input_proj.in_channels * m + m * self.bins
+            per_mel_frame += c.magnitude_blocks * (_MAGNITUDE_KERNEL * m + 2 * _MAGNITUDE_EXPANSION * m * m)
+            macs += per_mel_frame / c.hop
+        return macs
 
     # ------------------------------------------------------------------ conditioning
     def condition(self, mel: Tensor | None = None, class_label: Tensor | int | None = None) -> Conditioning:
@@ -226,7 +307,12 @@ class SpectralDenoiser(ConfiguredDenoiser):
             frames = mel.shape[-1]
             features = (mel - c.mel_offset) / c.mel_scale
             if c.uses_prior:
-                prior = self.prior_power(mel)
+                if self.magnitude is None:
+                    prior = self.prior_power(mel)
+                else:
+                    # no gradient from the diffusion loss: the prior learns by regression only
+                    with torch.no_grad():
+                        prior = self._learned_log_power(mel).exp()
         class_embedding = self._embed_class(class_label, mel.shape[0] if features is not None else None)
         return Conditioning(mel_features=features, frames=frames, hop=c.hop if features is not None else None,
                             class_embedding=class_embedding, prior_power=prior)
@@ -301,9 +387,47 @@ class SpectralDenoiser(ConfiguredDenoiser):
         for j in range(c.taps):
             correction = correction + torch.complex(pieces[2 + 2 * j], pieces[3 + 2 * j]) * padded[..., j : j + frames]
         estimate = wiener * spec + posterior_std * correction
+        if c.projection_iterations and cond.prior_power is not None and not self.training:
+            estimate = self._project(estimate, power.sqrt(), length, c.projection_iterations)
         x0_hat = torch.istft(estimate * self._norm, c.n_fft, c.stft_hop, window=self.window, center=True,
                              length=length)[:, None]
         return self._from_x0(x0_hat, x_t.float(), logsnr).to(dtype)
+
+    def _project(self, estimate: Tensor, magnitude: Tensor, length: int, iterations: int) -> Tensor:
+        """Fast Griffin-Lim from the phase of ``estimate`` onto ``magnitude`` (both
+        ``(B, bins, frames)``, normalised units): the STFT of a waveform whose magnitude is
+        about the prior's and whose phase is the network's, made consistent across frames."""
+        c = self.config
+
+        def waveform(spec: Tensor) -> Tensor:
+            unit = torch.exp(1j * torch.angle(spec))
+            return torch.istft(magnitude * unit * self._norm, c.n_fft, c.stft_hop, window=self.window,
+                               center=True, length=length)
+
+        phase_source, previous = estimate, None
+        for _ in range(iterations):
+            spec = torch.stft(waveform(phase_source), c.n_fft, c.stft_hop, window=self.window, center=True,
+                              return_complex=True) / self._norm
+            phase_source = spec if previous is None else spec + _PROJECTION_MOMENTUM * (spec - previous)
+            previous = spec
+        return magnitude * torch.exp(1j * torch.angle(phase_source))
+
+    @torch.no_grad()
+    def prior_waveform(self, mel: Tensor, length: int, iterations: int = 64, seed: int = 0) -> Tensor:
+        """Griffin-Lim on the prior's magnitude from random phases, no network: what the
+        prior alone gives (a baseline for the trained denoiser). ``(B, mel_bins, F) ->
+        (B, 1, length)`` in ``x_0`` units (divide by the data transform for audio)."""
+        cond = self.condition(mel=mel)
+        if cond.prior_power is None:
+            raise ValueError("prior_waveform needs a mel-conditioned network with a prior (prior='wiener' or 'learned')")
+        c = self.config
+        frames = length // c.stft_hop + 1
+        magnitude = self._to_frames(cond.prior_power, frames).sqrt()
+        gen = torch.Generator().manual_seed(seed)
+        phase = torch.rand(magnitude.shape, generator=gen).to(magnitude.device) * (2 * math.pi)
+        spec = self._project(magnitude * torch.exp(1j * phase), magnitude, length, iterations)
+        return torch.istft(spec * self._norm, c.n_fft, c.stft_hop, window=self.window, center=True,
+                           length=length)[:, None]
 
     def _from_x0(self, x0_hat: Tensor, x_t: Tensor, logsnr: Tensor) -> Tensor:
         kind = self.config.parameterisation
@@ -317,5 +441,6 @@ class SpectralDenoiser(ConfiguredDenoiser):
     def extra_repr(self) -> str:
         c = self.config
         return (f"n_fft={c.n_fft}, stft_hop={c.stft_hop}, channels={c.channels}, blocks={c.blocks}, "
-                f"taps={c.taps}, prior={c.prior if c.uses_prior else 'none'}, mel_bins={c.mel_bins}, "
+                f"taps={c.taps}, prior={c.prior if c.uses_prior else 'none'}, "
+                f"projection_iterations={c.projection_iterations}, mel_bins={c.mel_bins}, "
                 f"num_classes={c.num_classes}, receptive_field={self.receptive_field}")

@@ -114,18 +114,26 @@ class DiffusionModule(L.LightningModule):
         d = self.recipe.diffusion
         gen = self._step_generator()
         cond = self._cond(batch, gen, d.class_dropout)
-        out = diffusion_loss(self._train_net(), self.data_transform.encode(batch["audio"]), self.schedule,
-                             parameterisation=d.parameterisation,
+        x0 = self.data_transform.encode(batch["audio"])
+        out = diffusion_loss(self._train_net(), x0, self.schedule, parameterisation=d.parameterisation,
                              weighting=self.weighting, time_sampling=d.time_sampling, generator=gen, cond=cond)
-        finite = torch.isfinite(out.loss.detach()).float()
+        loss = out.loss
+        # a network part trained by its own regression (the spectral network's learned prior)
+        auxiliary = getattr(self.net, "auxiliary_loss", None)
+        prior_loss = auxiliary(x0, cond["mel"]) if auxiliary is not None and "mel" in cond else None
+        if prior_loss is not None:
+            loss = loss + prior_loss
+        finite = torch.isfinite(loss.detach()).float()
         if self.trainer.world_size > 1:
             finite = self.trainer.strategy.reduce(finite, reduce_op="min")
         if not bool(finite):
-            return self._non_finite(out.loss)
+            return self._non_finite(loss)
         bs = batch["audio"].shape[0]
         self.log("train/loss", out.loss, prog_bar=True, batch_size=bs)
+        if prior_loss is not None:
+            self.log("train/prior_loss", prior_loss, prog_bar=True, batch_size=bs)
         self.log("train/lr", self.optimizers().param_groups[0]["lr"], batch_size=bs)
-        return out.loss
+        return loss
 
     def _non_finite(self, loss: torch.Tensor) -> None:
         step = self.global_step
