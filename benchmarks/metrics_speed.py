@@ -1,7 +1,7 @@
 """Cost of each copy-synthesis metric, as a real-time factor.
 
 Scores a noisy copy of a speech clip against the clip with every metric in
-``wavediff.audio.metrics.METRICS`` whose packages are installed, one metric at a time,
+``wavediff.audio.metrics.COPY_SYNTHESIS_METRICS`` whose packages are installed, one metric at a time,
 and prints the seconds of compute per second of audio (median of ``--repeats`` runs
 after one warm-up call, so one-off costs such as loading the DNSMOS models are left
 out). The clip is the recorded utterance shipped with pysptk when it is installed,
@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from wavediff.audio.metrics import METRICS, available_metrics, copy_synthesis_metrics, real_time_factor
+from wavediff.audio.metrics import (COPY_SYNTHESIS_METRICS, METRICS, available_metrics, copy_synthesis_metrics,
+                                    real_time_factor)
 
 
 def load_clip() -> tuple[np.ndarray, int, str]:
@@ -62,7 +63,7 @@ def main() -> None:
         )
         rows[name] = rtf
         print(f"  {name:<16} RTF {rtf:8.4f}   ({METRICS[name].description})")
-    missing = sorted(set(METRICS) - set(available_metrics()))
+    missing = sorted(set(COPY_SYNTHESIS_METRICS) - set(available_metrics()))
     if missing:
         print(f"not installed (pip install 'wavediff[eval]'): {missing}")
     if args.json is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -31,6 +32,21 @@ def _clip(root: Path, rel: str, audio: np.ndarray, sample_rate: int, title: str)
     save_audio(root / f"{rel}.wav", audio, sample_rate)
     save_spectrogram_png(root / f"{rel}.png", audio, sample_rate, title=title)
     return f"{rel}.wav", f"{rel}.png"
+
+
+def best_cells(page: str) -> dict[str, set[str]]:
+    """Column of the gallery's metrics table (name without its arrow) -> the models whose
+    cell in it is marked best."""
+    table = page[page.index("<table>"):page.index("</table>")]
+    columns = [c.rstrip(" ↑↓") for c in re.findall(r"<th[^>]*>([^<]*)</th>", table)]
+    best: dict[str, set[str]] = {}
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table[table.index("<tbody>"):]):
+        cells = re.findall(r"<td([^>]*)>(.*?)</td>", row)
+        model = re.sub(r"<[^>]+>", "", cells[0][1])
+        for (attrs, _), column in zip(cells, columns):
+            if "best" in attrs:
+                best.setdefault(column, set()).add(model)
+    return best
 
 
 def write_fixture_report(root: str | Path, *, kind: str = "class", models: Sequence[str] = ("teacher", ODD_MODEL),

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from wavediff.audio.metrics import metric_info
 from wavediff.cli import main
 from wavediff.eval.evaluate import EvalOptions, EvaluationError, evaluate
 from wavediff.eval.models import resolve_model
@@ -70,7 +71,7 @@ def test_compare_report_pairs_models_on_the_same_noise(family, tmp_path):
     assert rows[("teacher", "ddim", 1)]["metrics"]["mrstft_to_teacher"] > 0.01
     for r in report["rows"]:
         m = r["metrics"]
-        assert {"fd_mel", "precision", "recall", "class_consistency", "copy_fraction", "mrstft_to_teacher"} <= set(m)
+        assert {"fd_mel", "coverage", "class_consistency", "copy_fraction", "mrstft_to_teacher"} <= set(m)
         assert all(np.isfinite(v) for v in m.values())
         assert r["rtf"] > 0 and len(r["audio"]) == 2 == len(r["spectrograms"])
         for rel in r["audio"] + r["spectrograms"]:
@@ -78,6 +79,11 @@ def test_compare_report_pairs_models_on_the_same_noise(family, tmp_path):
         audio, sr = sf.read(out / r["audio"][0])
         assert sr == 16000 and len(audio) == 1024
     assert report["kind"] == "class" and report["clips"][1]["label"] == "bowed"
+    # every metric is described by the registry; the teacher distance and the copy check are never highlighted
+    info = report["metric_info"]
+    assert set(info) == {k for r in report["rows"] for k in r["metrics"]}
+    assert {k for k, v in info.items() if not v["highlight"]} == {"mrstft_to_teacher", "copy_fraction", "nn_train_ratio"}
+    assert set(report["baseline"]) == {"fd_mel", "coverage"}
     saved = json.loads((out / "report.json").read_text())
     assert saved["rows"] == json.loads(json.dumps(report["rows"]))
     assert {"quality_vs_nfe.png", "rtf_vs_nfe.png", "real_vs_generated.png"} <= {Path(p).name for p in saved["plots"]}
@@ -110,6 +116,7 @@ def test_vocoder_copy_synthesis_report(family, tmp_path):
     gl = report["rows"][-1]
     assert (gl["model"], gl["method"], gl["steps"], gl["nfe"]) == ("griffin-lim", "griffin_lim", 64, 0)
     assert len(gl["audio"]) == 3 and any("Griffin-Lim" in n for n in report["notes"])
+    assert report["metric_info"] == metric_info(["mrstft_distance", "mel_l1", "lsd"])
     for r in report["rows"]:
         assert set(r["metrics"]) == {"mrstft_distance", "mel_l1", "lsd"}
         assert all(np.isfinite(v) for v in r["metrics"].values())

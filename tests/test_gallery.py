@@ -20,9 +20,9 @@ from urllib.parse import unquote
 import pytest
 import soundfile as sf
 
-from gallery_fixture import ODD_MODEL, write_fixture_report
+from gallery_fixture import ODD_MODEL, best_cells, write_fixture_report
 from wavediff.cli import main
-from wavediff.eval.gallery import GalleryError, write_gallery
+from wavediff.eval.gallery import GalleryError, render_gallery, write_gallery
 
 SECONDS = 0.37  # not a round number, so a reported duration is really measured
 CLIPS = 2
@@ -109,6 +109,27 @@ def test_minimal_report_and_default_metric_directions(tmp_path):
     assert "<title>my &lt;title&gt;</title>" in page
     # no metric_info: fd_mel and mrstft_distance lower is better, stoi higher is better
     assert sorted(parsed.best) == sorted(["2.5", "2.6", "0.7", "0.01"])
+
+
+def test_best_values_follow_the_registry_in_both_directions(tmp_path):
+    """The registry decides for every name it knows, even against a stale metric_info;
+    other names are marked only when their entry asks for it; metrics whose better value
+    is not better audio are never marked."""
+    rows = [{"model": model, "method": "ddim", "steps": 1, "nfe": 1, "rtf": rtf, "metrics": metrics}
+            for model, rtf, metrics in [
+                ("a", 0.5, {"fd_mel": 10.0, "coverage": 0.9, "dnsmos_sig": 3.5, "mrstft_to_teacher": 2.0,
+                            "copy_fraction": 0.1, "nn_train_ratio": 1.0, "custom_up": 1.0, "custom_plain": 1.0}),
+                ("b", 0.2, {"fd_mel": 20.0, "coverage": 0.3, "dnsmos_sig": 2.0, "mrstft_to_teacher": 0.1,
+                            "copy_fraction": 0.0, "nn_train_ratio": 2.0, "custom_up": 2.0, "custom_plain": 2.0})]]
+    stale = {"dnsmos_sig": {"higher_is_better": False, "description": "an old report's mistake"},
+             "mrstft_to_teacher": {"higher_is_better": False, "description": "lower is closer"},
+             "custom_up": {"higher_is_better": True, "highlight": True, "description": "mine"},
+             "custom_plain": {"higher_is_better": False, "description": "no highlight asked for"}}
+    best = best_cells(render_gallery({"rows": rows, "data": "d", "seed": 0, "metric_info": stale}, tmp_path, tmp_path))
+    assert best == {"fd_mel": {"a"}, "coverage": {"a"}, "dnsmos_sig": {"a"}, "custom_up": {"b"}, "RTF": {"b"}}
+    page = render_gallery({"rows": rows, "data": "d", "seed": 0}, tmp_path, tmp_path)
+    assert '<th class="diag" title="MR-STFT distance to the first model' in page
+    assert "dnsmos_sig ↑" in page and "fd_mel ↓" in page and "custom_up</th>" in page
 
 
 @pytest.mark.parametrize("damage, expected", [

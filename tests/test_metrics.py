@@ -18,12 +18,14 @@ import torch
 
 from wavediff.audio import MelConfig, mel_spectrogram
 from wavediff.audio.metrics import (
+    COPY_SYNTHESIS_METRICS,
     DEFAULT_METRICS,
     METRICS,
     available_metrics,
     copy_synthesis_metrics,
     lsd,
     mel_l1,
+    metric_info,
     mrstft_distance,
     real_time_factor,
 )
@@ -63,7 +65,7 @@ def speech() -> tuple[np.ndarray, int]:
     return audio, sr
 
 
-REFERENCE_METRICS = [n for n, m in METRICS.items() if not m.reference_free]
+REFERENCE_METRICS = [n for n in COPY_SYNTHESIS_METRICS if not METRICS[n].reference_free]
 SNRS = (math.inf, 40.0, 20.0, 0.0)
 
 
@@ -225,6 +227,27 @@ def test_dnsmos_is_plausible_and_drops_with_noise(speech, monkeypatch):
     assert via_registry["dnsmos"][0] == pytest.approx(clean, abs=1e-9)
 
 
+def test_every_dnsmos_score_is_higher_is_better_from_computation_to_gallery(speech, tmp_path):
+    """dnsmos_sig, dnsmos_bak and dnsmos_p808: clean speech scores above speech at 0 dB SNR,
+    the report marks them higher-is-better, and the gallery highlights the clean row."""
+    need("speechmos", "onnxruntime")
+    from gallery_fixture import best_cells
+    from wavediff.eval.gallery import render_gallery
+
+    x, sr = speech
+    names = ["dnsmos_sig", "dnsmos_bak", "dnsmos_p808"]
+    batch = np.stack([x, add_noise(x, 0.0, seed=7)])[:, None]
+    values = copy_synthesis_metrics(batch, batch, sr, names=names)
+    info = metric_info(names)
+    for name in names:
+        assert values[name][0] > values[name][1], name
+        assert info[name]["higher_is_better"] is True and info[name]["highlight"] is True
+    rows = [{"model": model, "method": "-", "steps": 1, "nfe": 1, "rtf": 1.0,
+             "metrics": {n: values[n][i] for n in names}} for i, model in enumerate(["clean", "noisy"])]
+    page = render_gallery({"rows": rows, "data": "speech", "seed": 0, "metric_info": info}, tmp_path, tmp_path)
+    assert best_cells(page) == {name: {"clean"} for name in names}
+
+
 # ------------------------------------------------------------------- missing packages
 @pytest.mark.parametrize(
     ("module", "call"),
@@ -375,14 +398,33 @@ def test_mcd_frame_selection(speech):
 
 # --------------------------------------------------------------------- registry, RTF
 def test_registry_describes_every_metric():
-    for name in ("mrstft_distance", "mel_l1", "lsd", "mcd", "f0_rmse", "pesq", "stoi", "dnsmos", "voicing_error"):
-        assert name in METRICS
+    """Every name a report can hold has a direction, a unit and a one-line description;
+    the ones without a direction, and the ones whose better value is not better audio, are
+    never highlighted."""
+    from wavediff.eval.distribution import DistributionMetrics
+
+    assert set(COPY_SYNTHESIS_METRICS) == {
+        "mrstft_distance", "mel_l1", "lsd", "mcd", "f0_rmse", "f0_rmse_cents", "voicing_error", "pesq", "stoi",
+        "estoi", "dnsmos", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808"}
+    # every name DistributionMetrics computes (labels, training clips and a teacher given)
+    clips = torch.from_numpy(np.stack([white_noise(0.2, 16000, seed=i) for i in range(4)]))[:, None]
+    computed = DistributionMetrics(clips, 16000, held_out_labels=np.array([0, 0, 1, 1]), train=clips,
+                                   teacher=clips)(clips, np.array([0, 1, 0, 1]))
+    assert set(METRICS) == set(COPY_SYNTHESIS_METRICS) | set(computed)
+    higher = {"pesq", "stoi", "estoi", "dnsmos", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808", "coverage",
+              "class_consistency"}
     for name, info in METRICS.items():
-        assert info.name == name and isinstance(info.higher_is_better, bool)
-        assert info.description and "\n" not in info.description
-        assert info.higher_is_better == name.startswith(("pesq", "stoi", "estoi", "dnsmos"))
+        assert info.name == name and info.unit and info.description and "\n" not in info.description
+        assert info.higher_is_better is (True if name in higher else None if name == "nn_train_ratio" else False)
+        assert info.highlight == (name not in {"nn_train_ratio", "copy_fraction", "mrstft_to_teacher"}), name
+        assert metric_info([name]) == {name: {"higher_is_better": info.higher_is_better, "unit": info.unit,
+                                              "description": info.description, "highlight": info.highlight}}
     assert set(DEFAULT_METRICS) == {"mrstft_distance", "mel_l1", "lsd"}
-    assert set(DEFAULT_METRICS) <= set(available_metrics())
+    assert set(DEFAULT_METRICS) <= set(available_metrics()) <= set(COPY_SYNTHESIS_METRICS)
+    with pytest.raises(ValueError, match="not in the registry"):
+        metric_info(["precision"])
+    with pytest.raises(ValueError, match=r"\['fd_mel'\] compare generated clips with held-out clips"):
+        copy_synthesis_metrics(clips, clips, 16000, names=["fd_mel"])
 
 
 def test_real_time_factor_counts_wall_clock_per_audio_second():

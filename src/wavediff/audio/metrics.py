@@ -5,7 +5,8 @@ vocoder re-synthesising a recording from its mel spectrogram), so both signals s
 the sample rate and the time axis. Every reference-based metric here compares them
 frame by frame, without any time warping.
 
-Conventions shared by all metrics (this module and :mod:`wavediff.audio.speech_metrics`):
+Conventions shared by all metrics (this module and :mod:`wavediff.audio.speech_metrics`;
+the input checks live in :mod:`wavediff.audio.metric_inputs`):
 
 - Inputs are float torch tensors or numpy arrays shaped ``(B, 1, T)``, ``(B, T)`` or
   ``(T,)`` (mono only). ``estimate`` and ``reference`` must have the same batch size;
@@ -16,7 +17,10 @@ Conventions shared by all metrics (this module and :mod:`wavediff.audio.speech_m
   (:func:`mrstft_distance` returns a 0-d tensor for 1-D input so that it stays usable as
   a loss; :func:`mel_l1` takes batched tensors only and returns ``(B,)`` in the feature
   dtype, differentiable).
-- Lower is better unless :data:`METRICS` marks the metric ``higher_is_better``.
+- :data:`METRICS` is the one registry of metric names: for every name a report can hold
+  (these copy-synthesis metrics and the distribution metrics of
+  :mod:`wavediff.eval.distribution`) its direction, unit, description and whether a report
+  highlights its best value.
 - Bad input raises ``ValueError`` with a message naming the argument (NaN/inf, a rank
   other than 1-3, several channels, mismatched batch sizes, empty signals, a sample rate
   the metric cannot use).
@@ -37,12 +41,13 @@ import math
 import statistics
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
 
 from .mel import LogMel, MelConfig
+from .metric_inputs import Audio, check_rate, finish, pair
 
 if TYPE_CHECKING:  # provided lazily by __getattr__ below
     from .speech_metrics import MissingDependencyError, dnsmos, estoi, f0_metrics, mcd, pesq_wb, stoi
@@ -50,10 +55,12 @@ if TYPE_CHECKING:  # provided lazily by __getattr__ below
 __all__ = [
     "MetricInfo",
     "METRICS",
+    "COPY_SYNTHESIS_METRICS",
     "DEFAULT_METRICS",
     "DEFAULT_RESOLUTIONS",
     "LSD_FLOOR_DB",
     "available_metrics",
+    "metric_info",
     "copy_synthesis_metrics",
     "mrstft_distance",
     "mel_l1",
@@ -69,8 +76,6 @@ __all__ = [
     "dnsmos",
 ]
 
-Audio = torch.Tensor | np.ndarray
-
 #: (n_fft, hop_length, win_length) of the default :func:`mrstft_distance` resolutions.
 DEFAULT_RESOLUTIONS: tuple[tuple[int, int, int], ...] = (
     (512, 128, 512),
@@ -85,87 +90,7 @@ LSD_FLOOR_DB: float = -100.0
 _MRSTFT_LOG_FLOOR = 1e-5
 
 
-# ------------------------------------------------------------------------ input checks
-def _as_batch(x: Audio, name: str) -> tuple[torch.Tensor, bool]:
-    """``x`` as a ``(B, T)`` tensor (dtype, device and graph kept) and whether it was 1-D."""
-    if isinstance(x, np.ndarray):
-        if not np.issubdtype(x.dtype, np.floating):
-            raise ValueError(
-                f"{name}: expected floating-point audio in [-1, 1], got numpy dtype {x.dtype}; "
-                f"convert integer PCM with x.astype(np.float32) / 32768 (16-bit) first"
-            )
-        x = torch.from_numpy(np.ascontiguousarray(x))
-    elif not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name}: expected a torch.Tensor or numpy array, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise ValueError(
-            f"{name}: expected floating-point audio in [-1, 1], got dtype {x.dtype}; "
-            f"convert integer PCM with x.float() / 32768 (16-bit) first"
-        )
-    if x.ndim == 1:
-        x, scalar = x.unsqueeze(0), True
-    elif x.ndim == 2:
-        scalar = False
-    elif x.ndim == 3:
-        if x.shape[1] != 1:
-            raise ValueError(
-                f"{name}: metrics take mono audio (B, 1, T); got shape {tuple(x.shape)} with "
-                f"{x.shape[1]} channels. Evaluate channels separately or mix them down."
-            )
-        x, scalar = x[:, 0], False
-    else:
-        raise ValueError(
-            f"{name}: expected shape (B, 1, T), (B, T) or (T,), got {tuple(x.shape)} ({x.ndim}-D)"
-        )
-    if x.shape[0] == 0 or x.shape[-1] == 0:
-        raise ValueError(f"{name}: empty audio (shape {tuple(x.shape)})")
-    bad = ~torch.isfinite(x.detach())
-    if bool(bad.any()):
-        raise ValueError(
-            f"{name}: contains {int(bad.sum())} NaN/inf value(s); it comes from a diverged "
-            f"computation or a damaged file"
-        )
-    return x, scalar
-
-
-def _pair(estimate: Audio, reference: Audio) -> tuple[torch.Tensor, torch.Tensor, bool]:
-    """Validate a pair; return ``(est (B, T), ref (B, T) on est's device, scalar)`` cut to
-    the shorter length."""
-    est, s_est = _as_batch(estimate, "estimate")
-    ref, s_ref = _as_batch(reference, "reference")
-    if s_est != s_ref:
-        raise ValueError(
-            f"estimate and reference must both be 1-D (T,) or both batched; got shapes "
-            f"{tuple(estimate.shape)} and {tuple(reference.shape)}"
-        )
-    if est.shape[0] != ref.shape[0]:
-        raise ValueError(
-            f"estimate and reference have different batch sizes: {est.shape[0]} vs {ref.shape[0]}"
-        )
-    n = min(est.shape[-1], ref.shape[-1])
-    return est[:, :n], ref[:, :n].to(est.device), s_est
-
-
-def _check_rate(sample_rate: Any, metric: str, minimum: int | None = None) -> int:
-    """Positive integer sample rate (Hz), at least ``minimum`` when given."""
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{metric}: sample_rate must be a positive integer (Hz), got {sample_rate!r}")
-    value = float(sample_rate)
-    if not math.isfinite(value) or value != int(value) or value <= 0:
-        raise ValueError(f"{metric}: sample_rate must be a positive integer (Hz), got {sample_rate!r}")
-    rate = int(sample_rate)
-    if minimum is not None and rate < minimum:
-        raise ValueError(f"{metric}: needs audio sampled at >= {minimum} Hz, got {rate} Hz")
-    return rate
-
-
-def _finish(values: torch.Tensor | Sequence[float], scalar: bool) -> torch.Tensor | float:
-    """(B,) values -> float64 tensor, or a float for 1-D input."""
-    out = torch.as_tensor(values, dtype=torch.float64) if not isinstance(values, torch.Tensor) else values
-    out = out.detach().to(torch.float64)
-    return float(out[0]) if scalar else out
-
-
+# ---------------------------------------------------------------------- spectrograms
 def _stft_mag(x: torch.Tensor, n_fft: int, hop: int, win: int) -> torch.Tensor:
     """|STFT| of (B, T) audio with a periodic Hann window, centred frames, zero padding."""
     window = torch.hann_window(win, periodic=True, dtype=x.dtype, device=x.device)
@@ -240,9 +165,9 @@ def mrstft_distance(
         graph is kept). Dimensionless; 0 for identical signals.
     """
     if sample_rate is not None:
-        _check_rate(sample_rate, "mrstft_distance")
+        check_rate(sample_rate, "mrstft_distance")
     res = _check_resolutions(resolutions)
-    est, ref, scalar = _pair(estimate, reference)
+    est, ref, scalar = pair(estimate, reference)
     dtype = torch.float64 if torch.float64 in (est.dtype, ref.dtype) else torch.float32
     est, ref = est.to(dtype), ref.to(dtype)
     tiny = torch.finfo(dtype).tiny
@@ -307,10 +232,10 @@ def lsd(
     Returns:
         float64 tensor ``(B,)`` in dB, or a float for 1-D input. Not differentiable.
     """
-    _check_rate(sample_rate, "lsd")
+    check_rate(sample_rate, "lsd")
     if int(n_fft) != n_fft or int(hop) != hop or n_fft < 2 or hop < 1:
         raise ValueError(f"lsd: need integers n_fft >= 2 and hop >= 1, got n_fft={n_fft!r}, hop={hop!r}")
-    est, ref, scalar = _pair(estimate, reference)
+    est, ref, scalar = pair(estimate, reference)
     with torch.no_grad():
         est, ref = est.detach().to(torch.float64), ref.detach().to(torch.float64)
         norm = float(torch.hann_window(int(n_fft), periodic=True, dtype=torch.float64).pow(2).sum())
@@ -318,88 +243,162 @@ def lsd(
         db_e = 10.0 * torch.log10((_stft_mag(est, n_fft, hop, n_fft).pow(2) / norm).clamp_min(floor))
         db_r = 10.0 * torch.log10((_stft_mag(ref, n_fft, hop, n_fft).pow(2) / norm).clamp_min(floor))
         per_frame = (db_e - db_r).pow(2).mean(dim=-2).sqrt()  # (B, frames)
-        return _finish(per_frame.mean(dim=-1).cpu(), scalar)
+        return finish(per_frame.mean(dim=-1).cpu(), scalar)
 
 
 # --------------------------------------------------------------------------- registry
+MetricKind = Literal["copy_synthesis", "distribution"]
+
+
 @dataclasses.dataclass(frozen=True)
 class MetricInfo:
-    """What a metric name means, for reports.
+    """What one metric name in a report means: the one place reports, summaries and the
+    gallery read it from.
 
     Attributes:
-        name: the key used in reports and :func:`copy_synthesis_metrics`.
-        higher_is_better: direction of improvement.
-        description: one line, with the unit.
-        unit: short unit label (``"dB"``, ``"Hz"``, ``"MOS"``, ``""`` when dimensionless).
-        reference_free: computed from the estimate alone.
+        name: the key in reports (``report.json`` rows, ``summary.md``, the gallery).
+        higher_is_better: direction of what the metric measures; ``None`` for a metric
+            with a target value instead of a direction (``nn_train_ratio``: about 1).
+        unit: the unit of its values: ``"dB"``, ``"Hz"``, ``"cents"``, ``"MOS"``,
+            ``"fraction"`` (a share in [0, 1]), ``"ratio"``, ``"log-mel units"`` or
+            ``"dimensionless"``.
+        description: one line: what it measures, and why when ``highlight`` is False.
+        kind: ``"copy_synthesis"``: generated audio against the clip it re-synthesises,
+            computed by :func:`copy_synthesis_metrics` (``wavediff evaluate --metrics``,
+            vocoders); ``"distribution"``: generated clips against held-out clips,
+            computed by :mod:`wavediff.eval.distribution` (unconditional and
+            class-conditional models).
+        highlight: a better value means better audio, so reports mark the best row.
+            False for numbers that measure something else (fidelity to a teacher,
+            memorisation) or that rate noise as good at a report's clip counts: shown,
+            never marked best.
+        reference_free: computed from the estimate alone (copy synthesis).
         requires: import names of optional packages (the ``eval`` extra) it needs.
-        speech: a speech-only metric, computed by :func:`copy_synthesis_metrics` only
-            when asked for by name.
+        speech: a speech-only copy-synthesis metric, computed by
+            :func:`copy_synthesis_metrics` only when asked for by name.
     """
 
     name: str
-    higher_is_better: bool
+    higher_is_better: bool | None
+    unit: str
     description: str
-    unit: str = ""
+    kind: MetricKind = "copy_synthesis"
+    highlight: bool = True
     reference_free: bool = False
     requires: tuple[str, ...] = ()
     speech: bool = False
 
+    def __post_init__(self) -> None:
+        if self.highlight and self.higher_is_better is None:
+            raise ValueError(f"{self.name}: a metric without a direction cannot be highlighted")
+        if not self.unit or not self.description or "\n" in self.description:
+            raise ValueError(f"{self.name}: needs a unit and a one-line description")
 
-def _info(*args: Any, **kwargs: Any) -> tuple[str, MetricInfo]:
-    info = MetricInfo(*args, **kwargs)
-    return info.name, info
+    def report_entry(self) -> dict[str, Any]:
+        """The ``metric_info`` entry of ``report.json``."""
+        return {"higher_is_better": self.higher_is_better, "unit": self.unit,
+                "description": self.description, "highlight": self.highlight}
+
+
+def _copy(name: str, higher_is_better: bool, unit: str, description: str, **kw: Any) -> tuple[str, MetricInfo]:
+    return name, MetricInfo(name, higher_is_better, unit, description, "copy_synthesis", **kw)
+
+
+def _dist(name: str, higher_is_better: bool | None, unit: str, description: str,
+          highlight: bool = True) -> tuple[str, MetricInfo]:
+    return name, MetricInfo(name, higher_is_better, unit, description, "distribution", highlight)
 
 
 _WORLD = ("pyworld",)
 _DNSMOS_PKGS = ("speechmos", "onnxruntime", "requests")
 
-#: Every metric :func:`copy_synthesis_metrics` can compute, by report name.
+#: Every metric name wavediff reports, in report order: copy-synthesis metrics first, then
+#: the distribution metrics of ``wavediff evaluate``. Which of them a report highlights,
+#: and why the others are not, is decided here (``highlight``). At 32 clips per row k-NN
+#: precision rated broadband noise 0.78-1.0 against a real-vs-real 0.78 and k-NN recall
+#: rose to 0.6-0.7 for quiet noise with a few loud noise clips, so neither is reported;
+#: ``fd_mel``, ``coverage`` and ``class_consistency`` rank real clips above white,
+#: low-passed and added noise (tests/test_report_metrics_prefer_audio.py).
 METRICS: dict[str, MetricInfo] = dict(
     [
-        _info("mrstft_distance", False,
-              "multi-resolution STFT distance: spectral convergence + ln-magnitude L1, "
-              "mean over 3 resolutions (dimensionless)"),
-        _info("mel_l1", False, "mean absolute log-mel difference, in the MelConfig's log units"),
-        _info("lsd", False, "log-spectral distance: RMS over frequency of the power-spectrum dB "
-              "difference, mean over frames (dB)", "dB"),
-        _info("mcd", False, "mel-cepstral distortion c1..c24 of WORLD CheapTrick envelopes, "
-              "frames aligned 1:1 (dB)", "dB", requires=_WORLD + ("pysptk",), speech=True),
-        _info("f0_rmse", False, "RMS F0 error over frames voiced in both (Hz, WORLD Harvest)",
-              "Hz", requires=_WORLD, speech=True),
-        _info("f0_rmse_cents", False, "RMS F0 error over frames voiced in both (cents, WORLD Harvest)",
-              "cents", requires=_WORLD, speech=True),
-        _info("voicing_error", False, "fraction of frames whose voiced/unvoiced decision differs "
-              "(WORLD Harvest)", "", requires=_WORLD, speech=True),
-        _info("pesq", True, "wide-band PESQ (ITU-T P.862.2) MOS-LQO at 16 kHz, 1.04-4.64", "MOS",
+        _copy("mrstft_distance", False, "dimensionless",
+              "multi-resolution STFT distance to the original clip: spectral convergence + "
+              "ln-magnitude L1, mean over 3 resolutions"),
+        _copy("mel_l1", False, "log-mel units",
+              "mean absolute log-mel difference to the original clip, in the model's MelConfig log units"),
+        _copy("lsd", False, "dB", "log-spectral distance to the original clip: RMS over frequency "
+              "of the power-spectrum dB difference, mean over frames"),
+        _copy("mcd", False, "dB", "mel-cepstral distortion c1..c24 of WORLD CheapTrick envelopes, "
+              "frames aligned 1:1", requires=_WORLD + ("pysptk",), speech=True),
+        _copy("f0_rmse", False, "Hz", "RMS F0 error over frames voiced in both (WORLD Harvest)",
+              requires=_WORLD, speech=True),
+        _copy("f0_rmse_cents", False, "cents", "RMS F0 error over frames voiced in both (WORLD Harvest)",
+              requires=_WORLD, speech=True),
+        _copy("voicing_error", False, "fraction", "share of frames whose voiced/unvoiced decision "
+              "differs (WORLD Harvest)", requires=_WORLD, speech=True),
+        _copy("pesq", True, "MOS", "wide-band PESQ (ITU-T P.862.2) MOS-LQO at 16 kHz, 1.04-4.64",
               requires=("pesq",), speech=True),
-        _info("stoi", True, "short-time objective intelligibility, 0-1", "",
+        _copy("stoi", True, "fraction", "short-time objective intelligibility, 0-1",
               requires=("pystoi",), speech=True),
-        _info("estoi", True, "extended STOI, 0-1", "", requires=("pystoi",), speech=True),
-        _info("dnsmos", True, "DNSMOS P.835 overall quality (OVRL), reference-free, 1-5", "MOS",
+        _copy("estoi", True, "fraction", "extended STOI, 0-1", requires=("pystoi",), speech=True),
+        _copy("dnsmos", True, "MOS", "DNSMOS P.835 overall quality (OVRL), reference-free, 1-5",
               reference_free=True, requires=_DNSMOS_PKGS, speech=True),
-        _info("dnsmos_sig", True, "DNSMOS P.835 speech signal quality (SIG), reference-free, 1-5", "MOS",
+        _copy("dnsmos_sig", True, "MOS", "DNSMOS P.835 speech signal quality (SIG), reference-free, 1-5",
               reference_free=True, requires=_DNSMOS_PKGS, speech=True),
-        _info("dnsmos_bak", True, "DNSMOS P.835 background noise quality (BAK), reference-free, 1-5", "MOS",
+        _copy("dnsmos_bak", True, "MOS", "DNSMOS P.835 background noise quality (BAK), reference-free, 1-5",
               reference_free=True, requires=_DNSMOS_PKGS, speech=True),
-        _info("dnsmos_p808", True, "DNSMOS P.808 overall MOS, reference-free, 1-5", "MOS",
+        _copy("dnsmos_p808", True, "MOS", "DNSMOS P.808 overall MOS, reference-free, 1-5",
               reference_free=True, requires=_DNSMOS_PKGS, speech=True),
+        _dist("fd_mel", False, "dimensionless",
+              "Frechet distance of standardised log-mel frames, generated vs held-out clips "
+              "(not comparable to published FAD)"),
+        _dist("coverage", True, "fraction",
+              "share of held-out clips whose k-NN ball (k = 3, among held-out clips) holds a generated "
+              "clip (Naeem et al. 2020; replaces k-NN precision and recall, which rate noise as real "
+              "at 32 clips)"),
+        _dist("class_consistency", True, "fraction",
+              "share of generated clips nearest to the held-out centroid of the class asked for "
+              "(chance: 1 / classes)"),
+        _dist("nn_train_ratio", None, "ratio",
+              "median distance to the nearest training clip over held-out clips' (about 1: no copying, "
+              "near 0: memorised); a memorisation check, never highlighted", highlight=False),
+        _dist("copy_fraction", False, "fraction",
+              "share of generated clips closer to a training clip than any held-out clip is; a "
+              "memorisation check (noise scores 0), never highlighted", highlight=False),
+        _dist("mrstft_to_teacher", False, "dimensionless",
+              "MR-STFT distance to the first model's many-step sample from the same noise: fidelity "
+              "to the teacher, not audio quality (a teacher that makes noise is followed by copying "
+              "its noise), never highlighted", highlight=False),
     ]
 )
+
+#: The names :func:`copy_synthesis_metrics` (and ``wavediff evaluate --metrics``) accept.
+COPY_SYNTHESIS_METRICS: tuple[str, ...] = tuple(n for n, m in METRICS.items() if m.kind == "copy_synthesis")
+
+#: What :func:`copy_synthesis_metrics` computes when ``names`` is None.
+DEFAULT_METRICS: tuple[str, ...] = tuple(n for n in COPY_SYNTHESIS_METRICS if not METRICS[n].speech)
 
 # Report name -> key of dnsmos()'s result.
 _DNSMOS_KEYS = {"dnsmos": "ovrl", "dnsmos_sig": "sig", "dnsmos_bak": "bak", "dnsmos_p808": "p808"}
 
-#: What :func:`copy_synthesis_metrics` computes when ``names`` is None.
-DEFAULT_METRICS: tuple[str, ...] = tuple(n for n, m in METRICS.items() if not m.speech)
+
+def metric_info(names: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """``report.json``'s ``metric_info``: ``{name: MetricInfo.report_entry()}`` for
+    ``names``, in registry order. Raises ``ValueError`` for a name the registry lacks."""
+    wanted = set(names)
+    unknown = sorted(wanted - set(METRICS))
+    if unknown:
+        raise ValueError(f"metric(s) {unknown} are not in the registry wavediff.audio.metrics.METRICS")
+    return {n: info.report_entry() for n, info in METRICS.items() if n in wanted}
 
 
 def available_metrics() -> list[str]:
-    """Names in :data:`METRICS` whose optional packages are installed (nothing is imported)."""
+    """Names in :data:`COPY_SYNTHESIS_METRICS` whose optional packages are installed
+    (nothing is imported)."""
     return [
         name
-        for name, info in METRICS.items()
-        if all(importlib.util.find_spec(pkg) is not None for pkg in info.requires)
+        for name in COPY_SYNTHESIS_METRICS
+        if all(importlib.util.find_spec(pkg) is not None for pkg in METRICS[name].requires)
     ]
 
 
@@ -415,7 +414,7 @@ def copy_synthesis_metrics(
     Args:
         estimate, reference: ``(B, 1, T)``, ``(B, T)`` or ``(T,)`` audio at ``sample_rate``.
         sample_rate: Hz, shared by both.
-        names: metric names from :data:`METRICS`, in the order wanted. ``None`` means
+        names: names from :data:`COPY_SYNTHESIS_METRICS`, in the order wanted. ``None`` means
             :data:`DEFAULT_METRICS` (the cheap torch ones: ``mrstft_distance``, ``mel_l1``,
             ``lsd``); speech metrics are computed only when named. The WORLD analysis is
             shared by ``mcd``/``f0_*``/``voicing_error`` and one DNSMOS run serves every
@@ -433,11 +432,15 @@ def copy_synthesis_metrics(
     if isinstance(names, str):
         raise ValueError(f"names must be a list of metric names, got the string {names!r}")
     wanted = list(DEFAULT_METRICS if names is None else names)
-    unknown = [n for n in wanted if n not in METRICS]
+    unknown = [n for n in wanted if n not in COPY_SYNTHESIS_METRICS]
     if unknown:
-        raise ValueError(f"unknown metric name(s) {unknown}; known: {sorted(METRICS)}")
-    rate = _check_rate(sample_rate, "copy_synthesis_metrics")
-    est, ref, _ = _pair(estimate, reference)  # validate once; always batched below
+        elsewhere = [n for n in unknown if n in METRICS]
+        hint = (f" ({elsewhere} compare generated clips with held-out clips: `wavediff evaluate` reports "
+                "them for unconditional and class-conditional models)") if elsewhere else ""
+        raise ValueError(f"unknown metric name(s) {unknown}{hint}; copy-synthesis metrics: "
+                         f"{sorted(COPY_SYNTHESIS_METRICS)}")
+    rate = check_rate(sample_rate, "copy_synthesis_metrics")
+    est, ref, _ = pair(estimate, reference)  # validate once; always batched below
 
     results: dict[str, list[float]] = {}
 
@@ -449,7 +452,7 @@ def copy_synthesis_metrics(
         from . import speech_metrics as sm
     f0_names = {"f0_rmse", "f0_rmse_cents", "voicing_error"} & requested
     if f0_names or "mcd" in requested:  # one WORLD analysis for all of them
-        world = sm._world_metrics(est, ref, rate, want_mcd="mcd" in requested, want_f0=bool(f0_names))
+        world = sm.world_metrics(est, ref, rate, want_mcd="mcd" in requested, want_f0=bool(f0_names))
         for name in f0_names | ({"mcd"} & requested):
             put(name, world[name])
     if requested & set(_DNSMOS_KEYS):  # one DNSMOS run for all of them

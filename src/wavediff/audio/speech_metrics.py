@@ -7,10 +7,12 @@ DIO+StoneMask pitch, CheapTrick spectral envelope), ``pysptk`` (mel-cepstrum),
 package with ``onnxruntime``, nothing is downloaded). Each package is imported on first
 use; a missing one raises :class:`MissingDependencyError` naming the extra.
 
-Input and output conventions are those of :mod:`wavediff.audio.metrics`: float audio
-``(B, 1, T)``, ``(B, T)`` or ``(T,)``; estimate and reference cut to the shorter length;
-results as float64 tensors ``(B,)``, or floats for 1-D input. All computations run on
-the CPU in float64 numpy and are not differentiable.
+Input and output conventions are those of :mod:`wavediff.audio.metric_inputs`: float
+audio ``(B, 1, T)``, ``(B, T)`` or ``(T,)``; estimate and reference cut to the shorter
+length; results as float64 tensors ``(B,)``, or floats for 1-D input. All computations
+run on the CPU in float64 numpy and are not differentiable. What each metric's value
+means (direction, unit) is in the registry :data:`wavediff.audio.metrics.METRICS`;
+:func:`wavediff.audio.metrics.copy_synthesis_metrics` computes several at once.
 
 Reference-based metrics here compare the two signals frame by frame without dynamic
 time warping: copy synthesis reproduces the reference's own time axis, so frame ``k``
@@ -36,7 +38,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from .metrics import Audio, _as_batch, _check_rate, _finish, _pair
+from .metric_inputs import Audio, as_batch, check_rate, finish, numpy_batch, pair, resample_rows
 
 __all__ = [
     "MissingDependencyError",
@@ -48,6 +50,7 @@ __all__ = [
     "estoi",
     "dnsmos",
     "mcep_alpha",
+    "world_metrics",
 ]
 
 #: How to install the optional packages.
@@ -114,21 +117,6 @@ def _require(module: str, metric: str) -> Any:
         ) from err
 
 
-def _numpy_batch(x: torch.Tensor) -> np.ndarray:
-    """(B, T) tensor -> float64 C-contiguous numpy array on the CPU."""
-    return np.ascontiguousarray(x.detach().to("cpu", torch.float64).numpy())
-
-
-def _resample_rows(x: np.ndarray, rate: int, target: int) -> np.ndarray:
-    """Resample each row of (B, T) float64 audio with soxr (HQ, linear phase, no delay)."""
-    if rate == target:
-        return x
-    import soxr
-
-    out = soxr.resample(np.ascontiguousarray(x.T), rate, target, quality="HQ")
-    return np.ascontiguousarray(np.asarray(out, dtype=np.float64).reshape(-1, x.shape[0]).T)
-
-
 # ------------------------------------------------------------------ WORLD-based metrics
 F0Method = Literal["harvest", "dio"]
 
@@ -139,7 +127,7 @@ def mcep_alpha(sample_rate: int) -> float:
     ``pysptk.util.mcepalpha``: 0.312 at 8 kHz, 0.41 at 16 kHz, 0.455 at 22.05 kHz,
     0.466 at 24 kHz, 0.544 at 44.1 kHz, 0.554 at 48 kHz.
     """
-    return _mcep_alpha(_check_rate(sample_rate, "mcep_alpha"))
+    return _mcep_alpha(check_rate(sample_rate, "mcep_alpha"))
 
 
 @functools.lru_cache(maxsize=8)
@@ -182,7 +170,7 @@ def _world_f0(
     return pw.stonemask(x, f0, t, rate), t
 
 
-def _world_metrics(
+def world_metrics(
     estimate: torch.Tensor,
     reference: torch.Tensor,
     sample_rate: int,
@@ -197,9 +185,14 @@ def _world_metrics(
     f0_floor: float = 71.0,
     f0_ceil: float = 800.0,
 ) -> dict[str, torch.Tensor]:
-    """One WORLD analysis per signal serving MCD and the F0 metrics; (B,) float64 each."""
+    """One WORLD analysis per signal serving :func:`mcd` and :func:`f0_metrics` at once.
+
+    ``estimate`` and ``reference``: audio as in the module notes; keyword arguments as in
+    those two functions. Returns float64 tensors ``(B,)``: ``"mcd"`` when ``want_mcd``,
+    ``"f0_rmse"``, ``"f0_rmse_cents"`` and ``"voicing_error"`` when ``want_f0``.
+    """
     metric = "mcd" if want_mcd else "f0_metrics"
-    rate = _check_rate(sample_rate, metric, minimum=_WORLD_MIN_RATE)
+    rate = check_rate(sample_rate, metric, minimum=_WORLD_MIN_RATE)
     if f0_method not in ("harvest", "dio"):
         raise ValueError(f"{metric}: f0_method must be 'harvest' or 'dio', got {f0_method!r}")
     if frames not in ("all", "voiced"):
@@ -213,14 +206,14 @@ def _world_metrics(
             raise ValueError(f"mcd: order must be an integer >= 1, got {order!r}")
         if alpha is not None and not -1.0 < alpha < 1.0:
             raise ValueError(f"mcd: alpha must lie in (-1, 1), got {alpha!r}")
-    est, ref, _ = _pair(estimate, reference)
+    est, ref, _ = pair(estimate, reference)
     min_len = int(math.ceil(rate * frame_period / 1000.0))
     if est.shape[-1] < min_len:
         raise ValueError(f"{metric}: audio of {est.shape[-1]} samples is shorter than one frame")
     pw = _require("pyworld", metric)
     sptk = _require("pysptk", "mcd") if want_mcd else None
     a = mcep_alpha(rate) if (want_mcd and alpha is None) else alpha
-    e_np, r_np = _numpy_batch(est), _numpy_batch(ref)
+    e_np, r_np = numpy_batch(est), numpy_batch(ref)
 
     out: dict[str, list[float]] = {k: [] for k in ("mcd", "f0_rmse", "f0_rmse_cents", "voicing_error")}
 
@@ -293,12 +286,12 @@ def mcd(
         ValueError for bad input or a sample rate below 8 kHz;
         :class:`MissingDependencyError` without ``pyworld``/``pysptk``.
     """
-    est, ref, scalar = _pair(estimate, reference)
-    res = _world_metrics(
+    est, ref, scalar = pair(estimate, reference)
+    res = world_metrics(
         est, ref, sample_rate, want_mcd=True, want_f0=False, order=order, alpha=alpha,
         frames=frames, f0_method=f0_method, frame_period=frame_period,
     )
-    return _finish(res["mcd"], scalar)
+    return finish(res["mcd"], scalar)
 
 
 def f0_metrics(
@@ -328,12 +321,12 @@ def f0_metrics(
       (100 cents = one semitone);
     - ``"voicing_error"``: fraction of all frames whose voiced/unvoiced decisions differ.
     """
-    est, ref, scalar = _pair(estimate, reference)
-    res = _world_metrics(
+    est, ref, scalar = pair(estimate, reference)
+    res = world_metrics(
         est, ref, sample_rate, want_mcd=False, want_f0=True, f0_method=f0_method,
         frame_period=frame_period, f0_floor=f0_floor, f0_ceil=f0_ceil,
     )
-    return {k: _finish(res[k], scalar) for k in ("f0_rmse", "f0_rmse_cents", "voicing_error")}
+    return {k: finish(res[k], scalar) for k in ("f0_rmse", "f0_rmse_cents", "voicing_error")}
 
 
 # --------------------------------------------------------------------------- PESQ/STOI
@@ -348,11 +341,11 @@ def pesq_wb(estimate: Audio, reference: Audio, sample_rate: int) -> torch.Tensor
     Returns:
         float64 tensor ``(B,)``, or a float for 1-D input.
     """
-    rate = _check_rate(sample_rate, "pesq_wb", minimum=_PESQ_RATE)
-    est, ref, scalar = _pair(estimate, reference)
+    rate = check_rate(sample_rate, "pesq_wb", minimum=_PESQ_RATE)
+    est, ref, scalar = pair(estimate, reference)
     pesq_mod = _require("pesq", "pesq_wb")
-    e_np = _resample_rows(_numpy_batch(est), rate, _PESQ_RATE)
-    r_np = _resample_rows(_numpy_batch(ref), rate, _PESQ_RATE)
+    e_np = resample_rows(est, rate, _PESQ_RATE)
+    r_np = resample_rows(ref, rate, _PESQ_RATE)
     values = []
     for i, (e, r) in enumerate(zip(e_np, r_np)):
         try:
@@ -367,7 +360,7 @@ def pesq_wb(estimate: Audio, reference: Audio, sample_rate: int) -> torch.Tensor
             raise ValueError(
                 f"pesq_wb: example {i} is too short for PESQ ({e.size} samples at 16 kHz)"
             ) from err
-    return _finish(values, scalar)
+    return finish(values, scalar)
 
 
 def stoi(estimate: Audio, reference: Audio, sample_rate: int, extended: bool = False) -> torch.Tensor | float:
@@ -383,10 +376,10 @@ def stoi(estimate: Audio, reference: Audio, sample_rate: int, extended: bool = F
         float64 tensor ``(B,)``, or a float for 1-D input.
     """
     name = "estoi" if extended else "stoi"
-    rate = _check_rate(sample_rate, name, minimum=_STOI_MIN_RATE)
-    est, ref, scalar = _pair(estimate, reference)
+    rate = check_rate(sample_rate, name, minimum=_STOI_MIN_RATE)
+    est, ref, scalar = pair(estimate, reference)
     pystoi = _require("pystoi", name)
-    e_np, r_np = _numpy_batch(est), _numpy_batch(ref)
+    e_np, r_np = numpy_batch(est), numpy_batch(ref)
     values = []
     too_short = e_np.shape[-1] < _STOI_MIN_SECONDS * rate
     for i, (e, r) in enumerate(zip(e_np, r_np)):
@@ -403,7 +396,7 @@ def stoi(estimate: Audio, reference: Audio, sample_rate: int, extended: bool = F
             )
             value = math.nan
         values.append(value)
-    return _finish(values, scalar)
+    return finish(values, scalar)
 
 
 def estoi(estimate: Audio, reference: Audio, sample_rate: int) -> torch.Tensor | float:
@@ -431,10 +424,10 @@ def dnsmos(audio: Audio, sample_rate: int, *, personalized: bool = False) -> dic
         input): overall, speech signal and background quality (P.835) and the P.808
         overall MOS, each on a 1-5 scale.
     """
-    rate = _check_rate(sample_rate, "dnsmos", minimum=_DNSMOS_RATE)
-    x, scalar = _as_batch(audio, "audio")
+    rate = check_rate(sample_rate, "dnsmos", minimum=_DNSMOS_RATE)
+    x, scalar = as_batch(audio, "audio")
     runner = _require("speechmos.dnsmos", "dnsmos")
-    x_np = np.clip(_resample_rows(_numpy_batch(x), rate, _DNSMOS_RATE), -1.0, 1.0).astype(np.float32)
+    x_np = np.clip(resample_rows(x, rate, _DNSMOS_RATE), -1.0, 1.0).astype(np.float32)
     model_type = "dnsmos_personalized" if personalized else "dnsmos"
     scores: dict[str, list[float]] = {"ovrl": [], "sig": [], "bak": [], "p808": []}
     window = int(getattr(runner, "INPUT_LENGTH", _DNSMOS_WINDOW_S) * _DNSMOS_RATE)
@@ -444,4 +437,4 @@ def dnsmos(audio: Audio, sample_rate: int, *, personalized: bool = False) -> dic
         res = runner.run(np.ascontiguousarray(row), _DNSMOS_RATE, model_type=model_type)
         for key in scores:
             scores[key].append(float(res[f"{key}_mos"]))
-    return {k: _finish(v, scalar) for k, v in scores.items()}
+    return {k: finish(v, scalar) for k, v in scores.items()}

@@ -7,11 +7,14 @@ from the same starting noise, with the same labels (class-conditional) or the sa
 * vocoders: copy-synthesis metrics against the original clips (``mrstft_distance``,
   ``mel_l1`` on the model's own MelConfig, ``lsd``; speech metrics on request);
 * unconditional / class-conditional models: distribution metrics against random held-out
-  segments (``fd_mel``, ``precision``, ``recall``; ``class_consistency`` for class models;
+  segments (``fd_mel``, ``coverage``; ``class_consistency`` for class models;
   a nearest-neighbour copy check against training clips) and, when several models are
   compared, ``mrstft_to_teacher``: the distance of each clip to the first model's many-step
   deterministic sample from the same noise (what a distilled student tries to reproduce);
 * every row: the real-time factor of generating the clips (batched, this device).
+
+What each metric means, and which ones the gallery may mark best, comes from the registry
+:data:`wavediff.audio.metrics.METRICS` (``report.json``'s ``metric_info``).
 
 Output folder (read by ``wavediff gallery``)::
 
@@ -40,33 +43,13 @@ from torch import Tensor
 from ..audio.io import save_audio
 from ..audio.griffin_lim import DEFAULT_ITERATIONS as GRIFFIN_LIM_ITERATIONS
 from ..audio.griffin_lim import griffin_lim
-from ..audio.metrics import copy_synthesis_metrics, mrstft_distance
+from ..audio.metrics import METRICS, copy_synthesis_metrics, metric_info
 from ..audio.plot import save_spectrogram_png
 from ..data.datasets import ClipDataset, ClipStore, SegmentDataset, check_items
 from ..train.config import recipe_from_dict, write_text_atomic
 from ..train.run import index_from_recipe
-from .distribution import FEATURE_NOTE, MelFeatures, class_consistency, copy_check, frechet_distance, precision_recall
+from .distribution import FEATURE_NOTE, DistributionMetrics
 from .models import ModelSpec, Run, plan_runs, resolve_model
-
-#: metric name -> (higher is better (None: neither, see the description), one-line description)
-METRIC_INFO: dict[str, tuple[bool | None, str]] = {
-    "mrstft_distance": (False, "multi-resolution STFT distance to the original clip (copy synthesis)"),
-    "mel_l1": (False, "L1 distance of the model's log-mel features to the original's"),
-    "lsd": (False, "log-spectral distance to the original (dB)"),
-    "mcd": (False, "mel-cepstral distortion (dB)"),
-    "f0_rmse": (False, "F0 RMSE on frames voiced in both (Hz)"),
-    "pesq": (True, "wide-band PESQ (speech)"),
-    "stoi": (True, "STOI (speech intelligibility)"),
-    "estoi": (True, "extended STOI"),
-    "dnsmos": (True, "DNSMOS overall quality (no reference)"),
-    "fd_mel": (False, "Frechet distance of normalised log-mel frames, generated vs held-out"),
-    "precision": (True, "share of generated clips inside the k-NN manifold of held-out clips"),
-    "recall": (True, "share of held-out clips inside the k-NN manifold of generated clips"),
-    "class_consistency": (True, "share of clips nearest to the centroid of the class asked for"),
-    "nn_train_ratio": (None, "median distance to the nearest training clip, relative to held-out clips' (about 1: no copying)"),
-    "copy_fraction": (False, "share of clips closer to a training clip than any held-out clip is"),
-    "mrstft_to_teacher": (False, "MR-STFT distance to the first model's many-step sample from the same noise"),
-}
 
 DEFAULT_STEPS = (1, 2, 4, 8, 16)
 
@@ -243,15 +226,6 @@ def evaluate(checkpoints: Sequence[str | Path], data: str | Path, out: str | Pat
     label_names = [first.labels[int(l)] for l in labels] if labels is not None else []
     clip_titles = label_names or held.ids[:num]
 
-    features = None
-    real_emb = train_emb = None
-    if kind != "vocoder":
-        features = MelFeatures(sr).fit(held.audio)
-        real_frames = features.frames(held.audio)
-        real_emb = features.clip_embeddings(held.audio)
-        if held.train_audio is not None:
-            train_emb = features.clip_embeddings(held.train_audio)
-
     def cond(sl: slice) -> dict[str, Any]:
         return {"labels": labels[sl] if labels is not None else None,
                 "mel": held.mel[sl].to(first.device) if held.mel is not None else None}
@@ -266,6 +240,10 @@ def evaluate(checkpoints: Sequence[str | Path], data: str | Path, out: str | Pat
     if kind != "vocoder" and len(models) > 1 and models[0].kind == "plain":
         say(f"teacher reference: {models[0].name}, DDIM {opts.reference_steps} steps")
         reference = generate_all(Run(models[0], "ddim", opts.reference_steps)).float().cpu().clamp(-1, 1)
+    distribution = None
+    if kind != "vocoder":
+        distribution = DistributionMetrics(held.audio, sr, train=held.train_audio, teacher=reference,
+                                           held_out_labels=held.labels.numpy() if held.labels is not None else None)
 
     metric_names = list(opts.metrics or ["mrstft_distance", "mel_l1", "lsd"])
     rows: list[dict[str, Any]] = []
@@ -288,21 +266,11 @@ def evaluate(checkpoints: Sequence[str | Path], data: str | Path, out: str | Pat
         audio = audio.float().cpu().clamp(-1, 1)
         if not torch.isfinite(audio).all():
             raise EvaluationError(f"{run.model.name} produced non-finite audio at {run.steps} steps")
-        metrics: dict[str, float] = {}
-        if kind == "vocoder":
+        if distribution is None:
             values = copy_synthesis_metrics(audio, held.audio, sr, metric_names, mel_config=first.mel_config)
             metrics = {k: _mean(v) for k, v in values.items()}
         else:
-            assert features is not None and real_emb is not None
-            emb = features.clip_embeddings(audio)
-            metrics["fd_mel"] = frechet_distance(features.frames(audio), real_frames)
-            metrics["precision"], metrics["recall"] = precision_recall(real_emb, emb)
-            if labels is not None and held.labels is not None:
-                metrics["class_consistency"] = class_consistency(emb, labels.numpy(), real_emb, held.labels.numpy())
-            if train_emb is not None:
-                metrics.update(copy_check(emb, train_emb, real_emb))
-            if reference is not None:
-                metrics["mrstft_to_teacher"] = _mean(mrstft_distance(audio, reference).tolist())
+            metrics = distribution(audio, labels.numpy() if labels is not None else None)
         folder = f"audio/{_slug(run.model.name)}/{_slug(run.method)}-{run.steps}"
         wavs, pngs = _write_clips(out, folder, audio, sr, opts.save_clips,
                                   [f"{run.model.name} {run.method} {run.steps} steps: {t}" for t in clip_titles])
@@ -313,13 +281,9 @@ def evaluate(checkpoints: Sequence[str | Path], data: str | Path, out: str | Pat
     if kind == "vocoder":
         rows.append(_griffin_lim_row(held, first.mel_config, sr, metric_names, out, opts, ref_titles=held.ids[:num]))
 
-    if kind != "vocoder" and held.train_audio is not None and features is not None:
+    if distribution is not None and held.train_audio is not None:
         # the same metrics for real training segments: the floor a perfect model reaches
-        n = min(num, held.train_audio.shape[0])
-        real_train = held.train_audio[:n]
-        emb = features.clip_embeddings(real_train)
-        baseline["fd_mel"] = frechet_distance(features.frames(real_train), real_frames)
-        baseline["precision"], baseline["recall"] = precision_recall(real_emb, emb)
+        baseline = distribution.floor(held.train_audio[: min(num, held.train_audio.shape[0])])
 
     ref_titles = [f"real: {t}" for t in (held.ids if kind == "vocoder" else
                                           ([first.labels[int(l)] for l in held.labels] if held.labels is not None
@@ -350,8 +314,7 @@ def evaluate(checkpoints: Sequence[str | Path], data: str | Path, out: str | Pat
         "clips": [{"name": f"{i:03d}", "label": label_names[i] if label_names else None,
                    "reference": held.ids[i] if kind == "vocoder" else None} for i in range(min(num, opts.save_clips))],
         "references": references, "baseline": baseline, "notes": notes,
-        "metric_info": {k: {"higher_is_better": METRIC_INFO[k][0], "description": METRIC_INFO[k][1]}
-                        for k in used if k in METRIC_INFO},
+        "metric_info": metric_info(used),
     }
     from .plots import plot_quality_vs_nfe, plot_real_vs_generated
 
@@ -405,8 +368,8 @@ def _fmt(value: float) -> str:
 def summary_markdown(report: dict[str, Any]) -> str:
     """Markdown tables of a report: one row per model, sampler and step count."""
     rows = report["rows"]
-    names = sorted({k for r in rows for k in r["metrics"]}, key=lambda k: list(METRIC_INFO).index(k)
-                   if k in METRIC_INFO else len(METRIC_INFO))
+    names = sorted({k for r in rows for k in r["metrics"]}, key=lambda k: list(METRICS).index(k)
+                   if k in METRICS else len(METRICS))
     info = report.get("metric_info", {})
     arrow = {k: {True: " ↑", False: " ↓"}.get(info.get(k, {}).get("higher_is_better", False), " ≈1") for k in names}
     lines = [f"# wavediff evaluation ({report.get('kind', '')})", "",

@@ -14,6 +14,12 @@ required; every other key (``kind``, ``sample_rate``, ``clips``, ``references``,
 used when present. Clip ``i`` of every row (and reference ``i``) sits in column ``i`` of every
 clip grid, so the same clip index or label is compared across models and step counts.
 
+Metric directions, and which columns mark their best value, come from the registry
+:data:`wavediff.audio.metrics.METRICS` for every name it holds; the report's ``metric_info``
+describes other names (a best value is marked for those only when their entry says
+``"highlight": true``). Metrics whose better value does not mean better audio
+(``mrstft_to_teacher``, the copy check) are shown but never marked.
+
 The page is self-contained: no scripts, no external fonts or styles. Audio and images are
 embedded as base64 ``data:`` URIs (default) or, with ``embed=False``, referenced by paths
 relative to the HTML file. All report text is HTML-escaped.
@@ -31,12 +37,10 @@ from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import quote
 
+from ..audio.metrics import METRICS
 from ..files import write_text_atomic
 
-__all__ = ["DEFAULT_HIGHER_IS_BETTER", "GalleryError", "load_report", "render_gallery", "write_gallery"]
-
-#: Metrics where larger is better when the report's ``metric_info`` does not say.
-DEFAULT_HIGHER_IS_BETTER = frozenset({"pesq", "stoi", "estoi", "dnsmos", "precision", "recall", "coverage"})
+__all__ = ["GalleryError", "load_report", "render_gallery", "write_gallery"]
 
 _MIME = {".wav": "audio/wav", ".flac": "audio/flac", ".ogg": "audio/ogg", ".mp3": "audio/mpeg",
          ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml",
@@ -135,12 +139,26 @@ def _fmt(value: Any) -> str:
     return f"{v:.4g}"
 
 
-def _direction(name: str, info: dict[str, Any]) -> bool | None:
-    """True: higher is better; False: lower; None: neither (no highlight)."""
+def _judgement(name: str, info: dict[str, Any]) -> tuple[bool | None, bool]:
+    """``(higher_is_better, highlight)`` of a metric: the registry's for the names it holds
+    (it is newer than any report), else the report's ``metric_info`` entry; a name neither
+    describes has no direction and is never highlighted."""
+    known = METRICS.get(name)
+    if known is not None:
+        return known.higher_is_better, known.highlight
     entry = info.get(name)
-    if isinstance(entry, dict) and "higher_is_better" in entry:
-        return entry["higher_is_better"] if entry["higher_is_better"] in (True, False) else None
-    return name in DEFAULT_HIGHER_IS_BETTER
+    if not isinstance(entry, dict) or entry.get("higher_is_better") not in (True, False):
+        return None, False
+    return entry["higher_is_better"], entry.get("highlight") is True
+
+
+def _description(name: str, info: dict[str, Any]) -> str:
+    """One line on what a metric measures: the registry's, else the report's."""
+    known = METRICS.get(name)
+    if known is not None:
+        return known.description
+    entry = info.get(name)
+    return str(entry.get("description", "")) if isinstance(entry, dict) else ""
 
 
 def _metric_names(rows: list[dict[str, Any]], info: dict[str, Any]) -> list[str]:
@@ -152,14 +170,14 @@ def _metric_names(rows: list[dict[str, Any]], info: dict[str, Any]) -> list[str]
 
 
 def _best(rows: list[dict[str, Any]], names: list[str], info: dict[str, Any]) -> dict[str, set[int]]:
-    """Row indices holding the best value of each metric (and ``rtf``), ties included; only
-    when the metric has a direction and at least two different finite values."""
+    """Row indices holding the best value of each highlighted metric (and ``rtf``), ties
+    included; only when at least two different finite values are there to tell apart."""
     best: dict[str, set[int]] = {}
     for name in [*names, "rtf"]:
-        direction = False if name == "rtf" else _direction(name, info)
+        direction, highlight = (False, True) if name == "rtf" else _judgement(name, info)
         values = {i: _number(r["rtf"] if name == "rtf" else r["metrics"].get(name)) for i, r in enumerate(rows)}
         values = {i: v for i, v in values.items() if v is not None}
-        if direction is None or len(set(values.values())) < 2:  # nothing to tell apart
+        if not highlight or len(set(values.values())) < 2:
             continue
         target = max(values.values()) if direction else min(values.values())
         best[name] = {i for i, v in values.items() if v == target}
@@ -198,6 +216,7 @@ td.l,th.l{text-align:left}
 tbody td:first-child,thead th:first-child{position:sticky;left:0;z-index:1;background:var(--card)}  /* the model stays in view while the metrics scroll sideways */
 tr.model-start td{border-top:2px solid var(--line)}
 td.best{background:var(--best);color:var(--best-ink);font-weight:650}
+th.diag{font-style:italic;font-weight:400}
 tr.baseline td{font-style:italic;color:var(--muted)}
 a{color:var(--accent)}
 .row-head{display:flex;flex-wrap:wrap;align-items:baseline;gap:.3rem .8rem;margin-bottom:.5rem}
@@ -328,11 +347,11 @@ def render_gallery(report: dict[str, Any], report_dir: str | os.PathLike, out_di
            f'<nav>{"".join(nav)}</nav></header><main>']
 
     # metrics table: model x method x steps; best value per column highlighted
-    arrows = {n: {True: " ↑", False: " ↓"}.get(_direction(n, info), "") for n in names}
+    arrows = {n: {True: " ↑", False: " ↓"}.get(_judgement(n, info)[0], "") for n in names}
     head = ['<th class="l">model</th><th class="l">method</th><th>steps</th><th>NFE</th>']
     for n in names:
-        desc = info.get(n, {}).get("description", "") if isinstance(info.get(n), dict) else ""
-        head.append(f'<th title="{_esc(desc)}">{_esc(n)}{arrows[n]}</th>')
+        diag = "" if _judgement(n, info)[1] else ' class="diag"'
+        head.append(f'<th{diag} title="{_esc(_description(n, info))}">{_esc(n)}{arrows[n]}</th>')
     head.append('<th title="seconds of compute per second of audio">RTF ↓</th>')
     body, previous = [], None
     for i in order:
@@ -352,7 +371,9 @@ def render_gallery(report: dict[str, Any], report_dir: str | os.PathLike, out_di
         cells += [f"<td>{_fmt(baseline.get(n))}</td>" for n in names] + ["<td></td>"]
         body.append(f'<tr class="baseline">{"".join(cells)}</tr>')
     legend = ('<p class="muted" style="font-size:.8rem;margin:.5rem 0 0">↓ lower is better, ↑ higher is better, '
-              "no arrow: see the description (hover a column name); the best value of each column is highlighted.</p>")
+              "no arrow: see the description (hover a column name). The best value is highlighted in the columns "
+              "where a better value means better audio; columns in italics are never highlighted: they measure "
+              "something else (fidelity to the teacher, copying of training clips) or no direction is known.</p>")
     out.append('<section id="metrics"><h2>Metrics</h2><div class="card"><div class="scroll"><table>'
                f'<thead><tr>{"".join(head)}</tr></thead><tbody>{"".join(body)}</tbody></table></div>{legend}</div></section>')
 
@@ -406,7 +427,7 @@ def render_gallery(report: dict[str, Any], report_dir: str | os.PathLike, out_di
         parts = []
         if notes:
             parts.append('<ul class="notes">' + "".join(f"<li>{_esc(n)}</li>" for n in notes) + "</ul>")
-        descs = {n: e["description"] for n, e in info.items() if isinstance(e, dict) and e.get("description")}
+        descs = {n: _description(n, info) for n in names if _description(n, info)}
         if descs:
             parts.append('<details><summary>metric definitions</summary><dl class="settings">'
                          + "".join(f"<dt>{_esc(n)}</dt><dd>{_esc(d)}</dd>" for n, d in descs.items()) + "</dl></details>")
