@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from wavediff.data import midi_to_hz
+from wavediff.data import CorpusExistsError, midi_to_hz
 from wavediff.data import espeak as espeak_mod
 from wavediff.data import soundfont as soundfont_mod
 from wavediff.data.espeak import (
@@ -27,13 +27,8 @@ from wavediff.data.espeak import (
     espeak_available,
     write_espeak_corpus,
 )
-from wavediff.data.soundfont import (
-    CorpusExistsError,
-    SoundfontCorpusConfig,
-    default_soundfont,
-    gm_family,
-    write_soundfont_corpus,
-)
+from wavediff.data.general_midi import gm_family
+from wavediff.data.soundfont import SoundfontCorpusConfig, default_soundfont, write_soundfont_corpus
 
 # ----------------------------------------------------------------------------- helpers
 

@@ -15,8 +15,8 @@ import soundfile as sf
 from wavediff.data import (
     DEMO_CLASSES,
     PITCHED_CLASSES,
+    CorpusExistsError,
     DemoCorpusConfig,
-    DemoCorpusExistsError,
     corpus_to_arrays,
     generate_demo_clip,
     generate_demo_corpus,
@@ -305,7 +305,7 @@ def test_second_write_is_identical_and_other_corpora_are_not_mixed(tmp_path):
     assert _tree_hashes(out) == first
 
     other = DemoCorpusConfig(clips_per_class=3, seed=9, clip_seconds=0.3, classes=("pluck", "hat"))
-    with pytest.raises(DemoCorpusExistsError):
+    with pytest.raises(CorpusExistsError):
         write_demo_corpus(out, other)
     assert _tree_hashes(out) == first  # refused without touching anything
 
@@ -321,5 +321,5 @@ def test_foreign_wavs_in_the_target_folder_are_refused(tmp_path):
     out = tmp_path / "demo"
     (out / "speech").mkdir(parents=True)
     sf.write(out / "speech" / "a.wav", np.zeros(160, dtype=np.float32), SR)
-    with pytest.raises(DemoCorpusExistsError):
+    with pytest.raises(CorpusExistsError):
         write_demo_corpus(out, DemoCorpusConfig(clips_per_class=1, clip_seconds=0.2))

@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from tiny_runs import ROOT
-from wavediff.checkpoint_io import CheckpointError, atomic_torch_save, load_checkpoint, plain
+from wavediff.checkpoint_io import CheckpointError, load_checkpoint, plain
+from wavediff.files import atomic_torch_save
 from wavediff.cli import main
 from wavediff.train.callbacks import AtomicCheckpointIO
 from wavediff.train.module import load_module

@@ -14,10 +14,8 @@ reads it into the same dictionary layout as a ``.ckpt``, so every command takes 
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import re
-import tempfile
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
@@ -25,8 +23,7 @@ from typing import Any, Mapping
 
 import torch
 
-__all__ = ["CheckpointError", "EXPORT_CONFIG", "EXPORT_WEIGHTS", "atomic_torch_save", "is_export",
-           "load_checkpoint", "plain", "remove_stale_temporaries"]
+__all__ = ["CheckpointError", "EXPORT_CONFIG", "EXPORT_WEIGHTS", "is_export", "load_checkpoint", "plain"]
 
 EXPORT_WEIGHTS = "model.safetensors"
 EXPORT_CONFIG = "config.json"
@@ -136,57 +133,3 @@ def _load_export(folder: Path) -> dict[str, Any]:
     state["ema.num_updates"] = torch.zeros((), dtype=torch.long)
     return {"hyper_parameters": config.get("hyper_parameters"), "wavediff": config.get("wavediff", {}),
             "state_dict": state, "exported": True}
-
-
-def remove_stale_temporaries(folder: str | Path) -> list[Path]:
-    """Delete the ``.NAME.*.tmp`` files an interrupted atomic write left in ``folder`` (a
-    crash between creating and renaming them); returns what was removed."""
-    folder = Path(folder)
-    removed = []
-    if folder.is_dir():
-        for tmp in folder.glob(".*.tmp"):
-            if tmp.is_file():
-                tmp.unlink(missing_ok=True)
-                removed.append(tmp)
-    return removed
-
-
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temporary file in the target folder, flushed to the disk (fsync),
-    then renamed into place: a crash or a full disk while saving leaves the previous file
-    intact and no partial file behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        public_mode(fd)
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)  # the rename itself survives a power loss
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def public_mode(fd: int) -> None:
-    """Give a ``mkstemp`` file the mode ``open()`` would (``0o666`` less the umask), not its
-    private ``0o600``: checkpoints are shared files."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.fchmod(fd, 0o666 & ~umask)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

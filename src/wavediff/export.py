@@ -11,14 +11,11 @@ is evaluated or distilled from like its checkpoint, but cannot resume training.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from .checkpoint_io import (EXPORT_CONFIG, EXPORT_FORMAT, EXPORT_WEIGHTS, _fsync_dir, is_export, load_checkpoint,
-                            public_mode)
-from .files import write_text_atomic
+from .checkpoint_io import EXPORT_CONFIG, EXPORT_FORMAT, EXPORT_WEIGHTS, is_export, load_checkpoint
+from .files import write_bytes_atomic, write_text_atomic
 
 __all__ = ["export_model", "save_tuned_grid_export"]
 
@@ -57,21 +54,10 @@ def export_model(checkpoint: str | Path, out: str | Path, overwrite: bool = Fals
 
 
 def _save_safetensors(weights: dict[str, Any], path: Path) -> None:
-    """``safetensors`` file written through a temporary file, fsynced and renamed (atomic)."""
-    from safetensors.torch import save_file
+    """``safetensors`` file of ``weights``, written atomically."""
+    from safetensors.torch import save
 
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    public_mode(fd)
-    os.close(fd)
-    try:
-        save_file(weights, tmp, metadata={"format": "pt"})
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, save(weights, metadata={"format": "pt"}))
 
 
 def save_tuned_grid_export(folder: Path, target: Path, key: str, grid: list[float]) -> Path:

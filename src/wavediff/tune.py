@@ -11,9 +11,10 @@ from typing import Callable
 import torch
 
 from .audio.metrics import mel_l1
-from .checkpoint_io import atomic_torch_save, is_export, load_checkpoint
+from .checkpoint_io import is_export, load_checkpoint
 from .diffusion.grids import step_grid
 from .export import save_tuned_grid_export
+from .files import atomic_torch_save
 from .vocoder import Vocoder
 
 

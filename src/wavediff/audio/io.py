@@ -16,7 +16,6 @@ from __future__ import annotations
 import functools
 import math
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Literal
@@ -25,6 +24,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from ..files import atomic_write
 from .resample import resample
 from .wav_integrity import warn_if_truncated
 
@@ -113,14 +113,6 @@ def _check_decoder(path: Path, container: str) -> None:
             f"files. Upgrade soundfile (`pip install -U soundfile`, whose wheels bundle "
             f"libsndfile >= 1.1 with MP3) or convert the file (`ffmpeg -i {path.name} out.wav`)."
         )
-
-
-@functools.lru_cache(maxsize=1)
-def _new_file_mode() -> int:
-    # mkstemp creates 0600 files; give the final file the mode open() would have.
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def _corrupt(path: Path, err: Exception) -> AudioError:
@@ -390,9 +382,8 @@ def save_audio(
     clipped a :class:`ClippingWarning` reports how many and the peak, so clipping is
     never silent. NaN/inf samples are refused with :class:`AudioError`.
 
-    The data goes to a temporary file in the destination folder which then replaces
-    ``path`` in one step (``os.replace``): readers never see a half-written file and a
-    failed write leaves any previous file intact.
+    The file is written atomically (:func:`wavediff.files.atomic_write`): readers never
+    see a half-written file and a failed write leaves any previous file intact.
 
     Returns:
         the path written.
@@ -418,20 +409,6 @@ def save_audio(
         )
         arr = np.clip(arr, -1.0, 1.0)
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            mode = path.stat().st_mode & 0o7777 if path.exists() else _new_file_mode()
-            os.fchmod(fh.fileno(), mode)
-            sf.write(fh, arr.T, int(sample_rate), subtype=subtype, format=fmt)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with atomic_write(path) as handle:
+        sf.write(handle, arr.T, int(sample_rate), subtype=subtype, format=fmt)
     return path

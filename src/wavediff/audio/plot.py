@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..files import atomic_write
+
 
 def spectrogram_db(audio: torch.Tensor | np.ndarray, n_fft: int = 1024, hop: int = 256) -> np.ndarray:
     """Log-magnitude STFT in dB relative to full scale, shape (n_fft // 2 + 1, frames)."""
@@ -40,9 +42,9 @@ def save_spectrogram_png(path: str | Path, audio: torch.Tensor | np.ndarray, sam
     ax_w.set_ylim(-1, 1)
     ax_w.set_xlabel("s")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    tmp.replace(path)
+    try:
+        with atomic_write(path) as handle:
+            fig.savefig(handle, format="png", dpi=100)
+    finally:
+        plt.close(fig)
     return path

@@ -1,4 +1,5 @@
-"""Datasets: folder layouts of the named corpora and the built-in demo corpus."""
+"""Datasets: folder layouts of the named corpora, the built-in demo corpus, and the writer
+that every synthesised corpus goes through."""
 
 from wavediff.data.corpora import (
     CORPORA,
@@ -7,20 +8,18 @@ from wavediff.data.corpora import (
     CorpusLayoutError,
     index_corpus,
 )
+from wavediff.data.corpus_writer import CorpusExistsError, stratified_split
 from wavediff.data.demo import (
     DEMO_CLASSES,
     PITCHED_CLASSES,
     DemoClip,
     DemoCorpusConfig,
-    DemoCorpusExistsError,
     corpus_to_arrays,
-    demo_split,
     generate_demo_clip,
     generate_demo_corpus,
-    midi_to_hz,
-    midi_to_note_name,
     write_demo_corpus,
 )
+from wavediff.data.synthesis import midi_to_hz
 
 __all__ = [
     "CORPORA",
@@ -28,16 +27,15 @@ __all__ = [
     "CorpusIndex",
     "CorpusLayoutError",
     "index_corpus",
+    "CorpusExistsError",
+    "stratified_split",
     "DEMO_CLASSES",
     "PITCHED_CLASSES",
     "DemoClip",
     "DemoCorpusConfig",
-    "DemoCorpusExistsError",
     "corpus_to_arrays",
-    "demo_split",
     "generate_demo_clip",
     "generate_demo_corpus",
     "midi_to_hz",
-    "midi_to_note_name",
     "write_demo_corpus",
 ]

@@ -25,6 +25,7 @@ from torch.utils.data import Dataset, Sampler
 
 from ..audio.io import AudioError, audio_info, load_audio
 from ..audio.mel import LogMel, MelConfig
+from ..files import atomic_write
 
 
 class ItemLike(Protocol):
@@ -138,9 +139,8 @@ class ClipStore:
         with torch.no_grad():
             mel = self._mel(audio.unsqueeze(0))[0]
         if path is not None:
-            tmp = path.with_suffix(".tmp.npy")
-            np.save(tmp, mel.numpy())
-            tmp.replace(path)
+            with atomic_write(path, fsync=False) as handle:  # a cache: rebuilt when lost
+                np.save(handle, mel.numpy())
         return mel
 
 

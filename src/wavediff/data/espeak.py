@@ -20,7 +20,8 @@ exactly like ``en-gb``), which would give two labels for one voice. Before writi
 every voice speaks a probe sentence; identical renders from two voices are refused
 with a message naming them.
 
-On disk (:func:`write_espeak_corpus`) the corpus uses the generic folder layout::
+On disk (:func:`write_espeak_corpus`) the corpus uses the generic folder layout
+(:mod:`wavediff.data.corpus_writer`)::
 
     out_dir/<voice>/<id>.wav     16-bit PCM, mono
     out_dir/metadata.csv         path,label,label_index,voice,rate,pitch,text,duration_s
@@ -38,7 +39,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,10 +46,10 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from wavediff.data.soundfont import CorpusExistsError, _Clip, _write_corpus
+from wavediff.data.corpus_writer import PlannedClip, write_corpus
+from wavediff.data.synthesis import label_key, raised_cosine_ramp
 
 __all__ = [
-    "CorpusExistsError",
     "DEFAULT_VOICES",
     "ESPEAK_INSTALL_HINT",
     "EspeakCorpusConfig",
@@ -212,7 +212,7 @@ def _trim(audio: np.ndarray, sr: int, top_db: float, pad_s: float) -> np.ndarray
     out = audio[start:stop].copy()
     n_fade = min(int(round(0.005 * sr)), out.shape[0] // 2)
     if n_fade > 0:
-        ramp = 0.5 - 0.5 * np.cos(np.pi * np.arange(n_fade) / n_fade)
+        ramp = raised_cosine_ramp(n_fade)
         out[:n_fade] *= ramp
         out[-n_fade:] *= ramp[::-1]
     return out
@@ -340,11 +340,11 @@ class EspeakCorpusConfig:
         return cls(**d)
 
 
-def _plan(cfg: EspeakCorpusConfig) -> list[_Clip]:
+def _plan(cfg: EspeakCorpusConfig) -> list[PlannedClip]:
     texts = cfg.texts
-    plan: list[_Clip] = []
+    plan: list[PlannedClip] = []
     for voice in cfg.voices:
-        key = zlib.crc32(voice.encode("utf-8"))
+        key = label_key(voice)
         order_rng = np.random.default_rng([cfg.seed, key, 1])
         order: list[int] = []
         while len(order) < cfg.utterances_per_voice:
@@ -355,7 +355,7 @@ def _plan(cfg: EspeakCorpusConfig) -> list[_Clip]:
             rate = int(cfg.rates[int(rng.integers(len(cfg.rates)))])
             pitch = int(cfg.pitches[int(rng.integers(len(cfg.pitches)))])
             plan.append(
-                _Clip(
+                PlannedClip(
                     label=voice,
                     id=f"{stem}_{i:04d}",
                     meta={"voice": voice, "rate": rate, "pitch": pitch, "text": texts[order[i]]},
@@ -364,7 +364,7 @@ def _plan(cfg: EspeakCorpusConfig) -> list[_Clip]:
     return plan
 
 
-def _held_out_split(cfg: EspeakCorpusConfig, clips: list[_Clip]) -> dict[str, list[str]]:
+def _held_out_split(cfg: EspeakCorpusConfig, clips: list[PlannedClip]) -> dict[str, list[str]]:
     """Train on seen voices and sentences, validate on unseen voices speaking unseen sentences."""
     texts = cfg.texts
     unseen_texts = set(texts[len(texts) - cfg.held_out_sentences :]) if cfg.held_out_sentences else set()
@@ -410,7 +410,8 @@ def write_espeak_corpus(
         EspeakError: espeak-ng is not installed (the message gives the apt command), a
             call failed or timed out, two voices render identically, or an utterance is
             silent.
-        CorpusExistsError: ``out_dir`` holds a different corpus and ``overwrite`` is False.
+        wavediff.data.CorpusExistsError: ``out_dir`` holds a different corpus and
+            ``overwrite`` is False.
     """
     cfg = cfg or EspeakCorpusConfig()
     exe = _require_espeak()
@@ -441,7 +442,7 @@ def write_espeak_corpus(
                     )
                 seen[digest] = voice
 
-        def render(clip: _Clip) -> np.ndarray:
+        def render(clip: PlannedClip) -> np.ndarray:
             m = clip.meta
             audio, sr = _speak(exe, m["text"], m["voice"], m["rate"], m["pitch"], workdir, cfg.timeout_s)
             if sr != cfg.sample_rate:
@@ -455,18 +456,18 @@ def write_espeak_corpus(
             return (audio * (cfg.peak / top)).astype(np.float32)
 
         columns = ("voice", "rate", "pitch", "text", "duration_s")
-        out, _, _ = _write_corpus(
+        write_corpus(
             out_dir,
             manifest,
             plan,
             render,
             cfg.sample_rate,
             columns,
-            cfg.seed,
-            overwrite,
+            seed=cfg.seed,
+            overwrite=overwrite,
             before_render=probe_voices,
             split_clips=(lambda clips: _held_out_split(cfg, clips))
             if cfg.held_out_voices or cfg.held_out_sentences else None,
         )
-    return out
+    return Path(out_dir)
 

@@ -47,6 +47,7 @@ from ..audio.io import AudioError, audio_info, load_audio
 from ..diffusion.schedules import Schedule, get_schedule, schedule_from_config
 from ..diffusion.time_sampling import sample_time
 from ..diffusion.weighting import WEIGHTINGS, get_weighting, weighting_from_config
+from ..files import atomic_write, write_text_atomic
 
 __all__ = [
     "DEFAULT_NOISE_LEVELS",
@@ -477,18 +478,16 @@ def plot_noise_analysis(result: dict[str, Any], path: str | os.PathLike) -> Path
     ax_w.grid(True, alpha=0.25)
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_write(path) as handle:
+            fig.savefig(handle, format="png", dpi=100)
+    finally:
+        plt.close(fig)
     return path
 
 
 def save_noise_analysis(result: dict[str, Any], out_dir: str | os.PathLike) -> tuple[Path, Path]:
     """Write ``noise_analysis.json`` and ``noise_analysis.png`` into ``out_dir`` (atomically)."""
-    from ..train.config import write_text_atomic
-
     out = Path(out_dir)
     json_path = out / "noise_analysis.json"
     write_text_atomic(json_path, json.dumps(result, indent=1, allow_nan=False))

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from ..files import atomic_write
+
 
 def _pyplot():
     import matplotlib
@@ -20,11 +22,11 @@ def _pyplot():
 
 
 def _save(fig: Any, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    _pyplot().close(fig)
-    tmp.replace(path)
+    try:
+        with atomic_write(path) as handle:
+            fig.savefig(handle, format="png", dpi=100)
+    finally:
+        _pyplot().close(fig)
     return path
 
 

@@ -207,7 +207,7 @@ def import_diffwave(checkpoint: str | Path, out: str | Path, name: str | None = 
     ``wavediff train --config OUT.yaml --init-from OUT.ckpt data.root=my-voice/``."""
     import lightning as L
 
-    from ..train.callbacks import atomic_torch_save
+    from ..files import atomic_torch_save
     from ..train.config import recipe_from_dict
     from ..train.module import DiffusionModule
 

@@ -13,8 +13,8 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from ..checkpoint_io import (  # noqa: F401  (atomic_torch_save re-exported for older imports)
-    CheckpointError, atomic_torch_save, load_checkpoint, plain, remove_stale_temporaries)
+from ..checkpoint_io import CheckpointError, load_checkpoint, plain
+from ..files import atomic_torch_save, remove_stale_temporaries
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Iterator, Mapping, Sequence
 
 from ...audio.io import READ_FORMATS
+from ...files import write_text_atomic
 
 __all__ = [
     "AUDIO_EXTENSIONS",
@@ -186,20 +186,6 @@ class AudioItem:
         )
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 @dataclass
 class CorpusIndex:
     """The items of a corpus, its label set and its train/valid/test split.
@@ -340,7 +326,7 @@ class CorpusIndex:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write :meth:`to_json` to ``path`` atomically; returns the path."""
         out = Path(path)
-        _write_text_atomic(out, self.to_json())
+        write_text_atomic(out, self.to_json())
         return out
 
     @classmethod
@@ -359,7 +345,7 @@ class CorpusIndex:
             the written path.
         """
         out = Path(path)
-        _write_text_atomic(out, json.dumps({s: self.splits[s] for s in SPLITS}, indent=1) + "\n")
+        write_text_atomic(out, json.dumps({s: self.splits[s] for s in SPLITS}, indent=1) + "\n")
         return out
 
     def summary(self) -> str:
