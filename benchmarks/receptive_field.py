@@ -46,8 +46,8 @@ def tone_share(x: torch.Tensor, period: int) -> torch.Tensor:
     return power[:, b - 1:b + 2].sum(1) / power.sum(1)
 
 
-#: the natural loss of each parameterisation: eps-MSE, x0-MSE (snr weighting), v-MSE
-NATURAL_WEIGHTING = {"eps": "eps", "x0": "snr", "v": "v"}
+#: the natural loss of each parameterisation: eps-MSE, x0-MSE, v-MSE (weighting presets of the same names)
+NATURAL_WEIGHTING = {"eps": "eps", "x0": "x0", "v": "v"}
 
 
 def train_tone_denoiser(parameterisation: str = "v", cycle: int = 6, layers: int = 6, steps: int = 300,

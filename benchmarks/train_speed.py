@@ -32,7 +32,6 @@ import statistics
 import sys
 import time
 import warnings
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -43,7 +42,6 @@ from wavediff.train.config import load_recipe
 from wavediff.train.ema import EMA
 from wavediff.train.run import build_module, resolve_mel
 
-ROOT = Path(__file__).resolve().parents[1]
 REALTIME_RATE = 22050
 
 
@@ -75,7 +73,7 @@ class _StepTimer(L.Callback):
 
 
 def _module(args: argparse.Namespace):
-    recipe = load_recipe(ROOT / "recipes" / "ljspeech-vocoder.yaml", [f"data.batch_size={args.batch}"])
+    recipe = load_recipe("ljspeech-vocoder", [f"data.batch_size={args.batch}"])
     mel = resolve_mel(recipe)
     torch.manual_seed(0)
     return recipe, mel, build_module(recipe, mel.sample_rate, mel, None, None)

@@ -47,12 +47,11 @@ from wavediff.train.config import load_recipe
 from wavediff.train.run import build_module, resolve_mel
 from wavediff.vocoder import Vocoder
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def build_vocoder(device: str = "cpu") -> Vocoder:
     """An untrained ``ljspeech-vocoder`` vocoder (DiffWave base, 80-bin mel at 22.05 kHz)."""
-    recipe = load_recipe(ROOT / "recipes" / "ljspeech-vocoder.yaml")
+    recipe = load_recipe("ljspeech-vocoder")
     mel_cfg = resolve_mel(recipe)
     torch.manual_seed(0)
     return Vocoder(build_module(recipe, mel_cfg.sample_rate, mel_cfg, None, None).eval().to(device))

@@ -4,7 +4,6 @@ a fresh sample; the ODE-encoding mode inverts its own sampler; class and guidanc
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +15,6 @@ from wavediff.train.config import load_recipe
 from wavediff.train.module import load_module
 from wavediff.train.run import train
 
-ROOT = Path(__file__).resolve().parents[1]
 SR = 16000
 LENGTH = 2048
 
@@ -26,7 +24,7 @@ def model(tmp_path_factory):
     """A tiny class-conditional model of the demo corpus (a few steps: the properties tested
     hold for any denoiser), with its output head randomised so the network matters."""
     tmp = tmp_path_factory.mktemp("a2a")
-    recipe = load_recipe(ROOT / "recipes" / "demo.yaml", [
+    recipe = load_recipe("demo", [
         "model.overrides={residual_layers: 2, residual_channels: 8, embedding_dim: 16, mlp_dim: 32}",
         f"data.root={tmp / 'demo'}", "data.options={clips_per_class: 2, clip_seconds: 0.25}",
         "data.segment_samples=1024", "data.batch_size=2", "data.valid_clips=2", "trainer.max_steps=2",

@@ -14,7 +14,7 @@ from wavediff.train.module import load_module
 from wavediff.train.run import build_module, resolve_mel, train
 from wavediff.vocoder import Vocoder
 
-from tiny_runs import NET, ROOT, SMALL
+from tiny_runs import NET, SMALL
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -27,7 +27,7 @@ def _demo(root):
 
 
 def _teacher_recipe(root, steps=4):
-    return load_recipe(ROOT / "recipes" / "demo.yaml", [NET, *SMALL, *_demo(root / "demo"), *TRANSFORM,
+    return load_recipe("demo", [NET, *SMALL, *_demo(root / "demo"), *TRANSFORM,
                                                         "sample.steps=2", f"trainer.max_steps={steps}",
                                                         f"trainer.val_every={steps}", f"trainer.checkpoint_every={steps}"])
 
@@ -78,7 +78,7 @@ def test_samples_are_decoded_and_the_checkpoint_carries_the_map(teacher):
 
 @pytest.mark.parametrize("method", ["progressive", "consistency_distillation"])
 def test_students_inherit_the_map_and_decode(teacher, tmp_path, method):
-    recipe = load_recipe(ROOT / "recipes" / "demo-distill.yaml", [
+    recipe = load_recipe("demo-distill", [
         *SMALL, *_demo(teacher.parents[3] / "demo"), "trainer.max_steps=2", "trainer.val_every=2",
         "trainer.checkpoint_every=2", "distill.val_clips=2", "optim.warmup_steps=1", f"distill.method={method}",
         "distill.teacher_steps=4", "distill.target_steps=2", "distill.num_scales=6"])
@@ -91,7 +91,7 @@ def test_students_inherit_the_map_and_decode(teacher, tmp_path, method):
 
 
 def test_chunked_vocoding_is_exact_across_the_de_emphasis(tmp_path, monkeypatch):
-    recipe = load_recipe(ROOT / "recipes" / "demo-vocoder.yaml", [NET, f"data.root={tmp_path}", *TRANSFORM])
+    recipe = load_recipe("demo-vocoder", [NET, f"data.root={tmp_path}", *TRANSFORM])
     mel = resolve_mel(recipe)
     module = build_module(recipe, 16000, mel, None, None).eval()
     torch.manual_seed(0)

@@ -16,7 +16,7 @@ from wavediff.train.distill import bind_denoiser, distill, distilled_info, sampl
 from wavediff.train.module import load_module
 from wavediff.train.run import train
 
-from tiny_runs import NET, ROOT, SMALL
+from tiny_runs import NET, SMALL
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -29,14 +29,14 @@ def _demo(root):
 def teacher(tmp_path_factory):
     """A class-conditional demo teacher (guidance 1.5 in its recipe), 4 steps of training."""
     tmp = tmp_path_factory.mktemp("teacher")
-    recipe = load_recipe(ROOT / "recipes" / "demo.yaml", [NET, *SMALL, *_demo(tmp.parent / "demo"), "sample.steps=2",
+    recipe = load_recipe("demo", [NET, *SMALL, *_demo(tmp.parent / "demo"), "sample.steps=2",
                                                           "trainer.max_steps=4", "trainer.val_every=4",
                                                           "trainer.checkpoint_every=4"])
     return train(recipe, tmp / "run", progress=False)
 
 
 def distill_recipe(demo_root, *extra, steps=4):
-    return load_recipe(ROOT / "recipes" / "demo-distill.yaml", [
+    return load_recipe("demo-distill", [
         *SMALL, *_demo(demo_root), f"trainer.max_steps={steps}", f"trainer.val_every={steps}",
         "trainer.checkpoint_every=2", "distill.val_clips=2", "optim.warmup_steps=1", *extra])
 
@@ -161,18 +161,18 @@ def test_mel_vocoder_distills_with_the_paper_recipe(tmp_path):
     corpus = make_ljspeech(tmp_path / "lj")
     shrink = [NET, "data.batch_size=2", "data.num_workers=0", "data.valid_clips=1", f"data.root={corpus}",
               f"data.mel_cache={tmp_path / 'mel'}", "data.segment_samples=1024"]
-    teacher = train(load_recipe(ROOT / "recipes" / "ljspeech-vocoder.yaml", shrink + [
+    teacher = train(load_recipe("ljspeech-vocoder", shrink + [
         "trainer.max_steps=2", "trainer.val_every=2", "trainer.checkpoint_every=2", "sample.steps=2"]),
         tmp_path / "teacher", progress=False)
     steps = ["trainer.max_steps=2", "trainer.val_every=2", "trainer.checkpoint_every=2", "distill.val_clips=1"]
-    recipe = load_recipe(ROOT / "recipes" / "ljspeech-vocoder-distill.yaml",
+    recipe = load_recipe("ljspeech-vocoder-distill",
                          shrink + steps + ["distill.teacher_steps=4", "distill.target_steps=2"])
     last = distill(recipe, teacher, tmp_path / "pd", progress=False)
     module = load_module(last)
     assert module.mel_config is not None and module.recipe.diffusion.parameterisation == "eps"
     mel = torch.randn(2, 80, 2)
     _samples_ok(module, mel=mel)
-    cd = load_recipe(ROOT / "recipes" / "ljspeech-vocoder-distill.yaml",
+    cd = load_recipe("ljspeech-vocoder-distill",
                      shrink + steps + ["distill.method=consistency_distillation", "distill.num_scales=4"])
     module = load_module(distill(cd, teacher, tmp_path / "cd", progress=False))
     assert 1.5 < module.recipe.distill.sigma_max < 1.7  # clipped to DiffWave's logsnr range

@@ -16,7 +16,7 @@ from wavediff.train.config import load_recipe
 from wavediff.train.distill import distill
 from wavediff.train.run import train
 
-from tiny_runs import NET, ROOT, SMALL
+from tiny_runs import NET, SMALL
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -27,16 +27,16 @@ def family(tmp_path_factory):
     student, a few training steps each."""
     tmp = tmp_path_factory.mktemp("family")
     demo = [f"data.root={tmp / 'demo'}", "data.options={clips_per_class: 3, clip_seconds: 0.25}"]
-    recipe = load_recipe(ROOT / "recipes" / "demo.yaml", [NET, *SMALL, *demo, "sample.steps=4", "sample.method=dpmpp_2m",
+    recipe = load_recipe("demo", [NET, *SMALL, *demo, "sample.steps=4", "sample.method=dpmpp_2m",
                                                           "trainer.max_steps=3",
                                                           "trainer.val_every=3", "trainer.checkpoint_every=3"])
     teacher = train(recipe, tmp / "teacher", progress=False)
     common = [*SMALL, *demo, "trainer.max_steps=2", "trainer.val_every=2", "trainer.checkpoint_every=2",
               "distill.val_clips=2", "optim.warmup_steps=1"]
-    distill(load_recipe(ROOT / "recipes" / "demo-distill.yaml",
+    distill(load_recipe("demo-distill",
                         [*common, "distill.teacher_steps=4", "distill.target_steps=2"]), teacher, tmp / "progressive",
             progress=False)
-    distill(load_recipe(ROOT / "recipes" / "demo-distill.yaml",
+    distill(load_recipe("demo-distill",
                         [*common, "distill.method=consistency_distillation", "distill.sample_steps=[1, 2]"]),
             teacher, tmp / "consistency", progress=False)
     return tmp
@@ -105,7 +105,7 @@ def test_same_seed_same_clips(family, tmp_path):
 
 def test_vocoder_copy_synthesis_report(family, tmp_path):
     demo = tmp_path / "demo"
-    recipe = load_recipe(ROOT / "recipes" / "demo-vocoder.yaml", [
+    recipe = load_recipe("demo-vocoder", [
         f"data.root={demo}", "data.options={clips_per_class: 2, clip_seconds: 0.25}", NET, *SMALL,
         "data.segment_samples=2048", "trainer.max_steps=2", "trainer.val_every=2", "trainer.checkpoint_every=2"])
     ckpt = train(recipe, tmp_path / "voc", progress=False)

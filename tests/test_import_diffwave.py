@@ -5,7 +5,6 @@ wavediff checkpoint with the same network function, tested against the reference
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,7 +20,6 @@ from wavediff.train.module import load_module
 reference = pytest.importorskip("diffwave.model", reason="the DiffWave reference: pip install --no-deps diffwave==0.1.7")
 from diffwave.params import AttrDict, params as REFERENCE_DEFAULTS  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 SR = 22050
 
 
@@ -207,7 +205,7 @@ def test_the_converted_checkpoint_drives_every_command(converted, tmp_path):
          "--save-clips", "0", "--out", str(tmp_path / "report")],
         ["tune-schedule", str(ckpt), "--data", str(data), "--steps", "2", "--clips", "1", "--seconds", "0.3",
          "--candidates", "2", "--out", str(tmp_path / "tuned.ckpt")],
-        ["distill", "--config", str(ROOT / "recipes" / "ljspeech-vocoder-distill.yaml"), "--teacher", str(ckpt),
+        ["distill", "--config", "ljspeech-vocoder-distill", "--teacher", str(ckpt),
          "--out", str(tmp_path / "student"), "data.corpus=folder", f"data.root={data}", "data.options={labels: null}",
          "data.mel_cache=null", "data.segment_samples=2048", "data.batch_size=2", "data.num_workers=0",
          "data.valid_clips=1", "trainer.max_steps=2", "trainer.val_every=2", "trainer.checkpoint_every=2",

@@ -59,7 +59,7 @@ def test_the_speech_vocoder_learns_voiced_harmonics(one_thread):
     from wavediff.train.config import load_recipe
     from wavediff.train.run import build_module, resolve_mel
 
-    recipe = load_recipe(ROOT / "recipes" / "speech-vocoder.yaml", [
+    recipe = load_recipe("speech-vocoder", [
         "model.overrides={channels: 32, blocks: 2, kernel_size: 3, expansion: 2, embedding_dim: 16, mlp_dim: 32, "
         "magnitude_channels: 64, magnitude_blocks: 2}"])
     torch.manual_seed(0)

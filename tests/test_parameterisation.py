@@ -1,4 +1,5 @@
 import math
+import warnings
 
 import pytest
 import torch
@@ -12,9 +13,11 @@ from wavediff.diffusion import (
     get_weighting,
     target,
     to_x0_eps,
+    weighting_from_config,
 )
 from wavediff.diffusion.objective import bin_by_logsnr, bin_labels, logsnr_bin_edges
 from wavediff.diffusion.time_sampling import sample_time
+from wavediff.diffusion.weighting import canonical_weighting
 
 
 def _batch(seed=0, shape=(5, 1, 64)):
@@ -80,12 +83,16 @@ def test_weighting_presets_as_functions_of_logsnr():
     l = torch.linspace(-10, 10, 21, dtype=torch.float64)
     sched = get_schedule("cosine")
     snr = torch.exp(l)
-    assert torch.equal(get_weighting("eps")(l), torch.ones_like(l))
-    assert torch.allclose(get_weighting("snr")(l), 1 / snr)
-    assert torch.allclose(get_weighting("v")(l), 1 / torch.sigmoid(l))  # 1/alpha^2
+    # weight w on the x0-MSE = w / SNR on the eps-MSE; the comments name the same loss in the
+    # progressive-distillation (PD) and consistency-models (CM) code
+    assert torch.equal(get_weighting("eps")(l), torch.ones_like(l))  # w = SNR: PD, CM "snr"
+    assert torch.allclose(get_weighting("x0")(l), 1 / snr)  # w = 1: PD "constant", CM "uniform"
+    assert torch.allclose(get_weighting("v")(l), 1 / torch.sigmoid(l))  # 1/alpha^2; w = SNR + 1: PD "v_mse", CM "snr+1"
     assert torch.allclose(get_weighting("min_snr", gamma=5.0)(l), torch.minimum(snr, torch.tensor(5.0)) / snr)
+    # w = max(SNR, 1): PD "snr_trunc", CM "truncated-snr"
     assert torch.allclose(get_weighting("snr_trunc")(l), torch.maximum(snr, torch.tensor(1.0)) / snr)
-    assert torch.allclose(get_weighting("edm", sigma_data=0.5)(l), (torch.exp(-l) + 0.25) / 0.25)
+    # w = SNR + 1 / sigma_data^2: CM "karras"
+    assert torch.allclose(get_weighting("edm", sigma_data=0.5)(l), (snr + 1 / 0.25) / snr)
     t = sched.t_from_logsnr(l)
     assert torch.allclose(get_weighting("elbo")(l, sched), -0.5 * sched.dlogsnr_dt(t))
     assert torch.allclose(get_weighting("sigmoid", bias=2.0)(l, sched),
@@ -98,6 +105,28 @@ def test_weighting_presets_as_functions_of_logsnr():
         get_weighting("eps", gamma=1)
     custom = get_weighting(lambda logsnr: logsnr.abs())
     assert torch.equal(custom(l), l.abs())
+
+
+def test_the_former_name_snr_warns_and_is_the_x0_weighting():
+    """``snr`` was this code base's name for the x0-MSE; reference code (progressive
+    distillation, consistency models) uses it for the eps-MSE, so reading it warns loudly."""
+    l = torch.linspace(-10, 10, 21, dtype=torch.float64)
+    with pytest.warns(FutureWarning, match="'snr' is now called 'x0'.*'eps' here"):
+        old = get_weighting("snr")
+    assert old.name == "x0" and old.config() == {"name": "x0"}
+    assert torch.equal(old(l), get_weighting("x0")(l))
+    with pytest.warns(FutureWarning, match="now called 'x0'"):
+        assert weighting_from_config({"name": "snr"}).name == "x0"
+    with pytest.warns(FutureWarning, match="now called 'x0'"):
+        assert canonical_weighting("snr") == "x0"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the current names never warn
+        assert canonical_weighting({"name": "min_snr", "gamma": 2.0}) == {"name": "min_snr", "gamma": 2.0}
+        assert get_weighting("snr_trunc").name == "snr_trunc"
+    with pytest.raises(ValueError, match="unknown weighting"):
+        canonical_weighting("truncated-snr")
+    with pytest.raises(ValueError, match="preset name"):
+        canonical_weighting(3)
 
 
 def test_elbo_weighting_is_schedule_invariant_per_unit_logsnr():
@@ -115,7 +144,7 @@ def test_elbo_weighting_is_schedule_invariant_per_unit_logsnr():
     assert vals[1] == pytest.approx(exact, rel=1e-3)
 
 
-@pytest.mark.parametrize("param,weighting", [("eps", "eps"), ("x0", "snr"), ("v", "v")])
+@pytest.mark.parametrize("param,weighting", [("eps", "eps"), ("x0", "x0"), ("v", "v")])
 def test_objective_native_mse(param, weighting):
     """Each parameterisation with its matching weighting is its plain regression loss."""
     sched = get_schedule("cosine")

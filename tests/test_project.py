@@ -55,6 +55,19 @@ def test_no_unused_extras():
         assert "torchaudio" not in set(n.split(".")[0] for n in _imports(path)), path
 
 
+def test_the_packaged_recipes_are_package_data():
+    """A wheel carries every recipe: each file in the recipes package is a module or matches the
+    package-data patterns of pyproject.toml."""
+    import fnmatch
+    import tomllib
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    folder = ROOT / "src" / "wavediff" / "recipes"
+    files = [p.name for p in folder.iterdir() if p.is_file() and p.suffix != ".py"]
+    assert files and all(any(fnmatch.fnmatch(name, pat) for pat in patterns["wavediff.recipes"]) for name in files)
+    assert not (ROOT / "recipes").exists()  # one copy of the recipes, in the package
+
+
 def test_ci_runs_the_readme_commands_and_nothing_else():
     ci = (ROOT / ".ci" / "run").read_text()
     assert "readme_commands.py README.md" in ci
@@ -101,7 +114,7 @@ def test_layering_nn_does_not_import_train():
                                      ["data", "espeak-speech", "--help"], ["train", "--help"],
                                      ["distill", "--help"], ["vocode", "--help"], ["tune-schedule", "--help"],
                                      ["sample", "--help"], ["evaluate", "--help"], ["gallery", "--help"],
-                                     ["analyze-noise", "--help"], ["demo", "--help"], ["export", "--help"],
+                                     ["analyze-noise", "--help"], ["demo", "--help"], ["export", "--help"], ["recipes", "--help"],
                                      ["import", "diffwave", "--help"]])
 def test_every_command_has_help_with_examples(command):
     out = subprocess.run([sys.executable, "-m", "wavediff.cli", *command], capture_output=True, text=True, check=True)

@@ -1,17 +1,18 @@
-"""Every recipe builds its model and dataset on a tiny fake corpus in the recipe's layout and
-runs a few training steps (network shrunk, crops short; everything else as shipped)."""
-
-from pathlib import Path
+"""Recipes: packaged ones are found by name (and by their old ``recipes/NAME.yaml`` path) while
+a file of one's own is read as it is; ``Recipe.override`` returns a new recipe; and every
+packaged recipe builds its model and dataset on a tiny fake corpus in the recipe's layout
+and runs a few training steps (network shrunk, crops short; everything else as shipped)."""
 
 import pytest
 
 from fake_corpora import make_folder, make_ljspeech, make_maestro, make_nsynth, make_sc09, make_vctk
-from wavediff.train.config import load_recipe
+from wavediff.cli import main
+from wavediff.recipes import recipe_names, recipe_summary, recipe_text
+from wavediff.train.config import RecipeError, load_recipe
 from wavediff.train.module import load_module
 from wavediff.train.run import train
 
-ROOT = Path(__file__).resolve().parents[1]
-RECIPES = sorted(p.stem for p in (ROOT / "recipes").glob("*.yaml") if not p.stem.endswith("-distill"))
+RECIPES = [name for name in recipe_names() if not name.endswith("-distill")]
 FAKE = {
     "ljspeech": make_ljspeech, "vctk": make_vctk, "sc09": make_sc09, "maestro": make_maestro,
     "nsynth": make_nsynth, "folder": lambda root: make_folder(root, per_label=6),
@@ -29,11 +30,64 @@ SMALL_NET = {
 def test_every_documented_recipe_exists():
     assert set(RECIPES) >= {"demo", "ljspeech-vocoder", "vctk-vocoder", "sc09-uncond", "maestro-uncond",
                             "nsynth-pitch", "soundfont-notes", "espeak-vocoder"}
+    for name in recipe_names():  # `wavediff recipes` shows each one's title line
+        assert recipe_text(name).startswith(f"# {recipe_summary(name)}\n#\n") and len(recipe_summary(name)) < 90, name
+
+
+def test_a_packaged_recipe_is_named_and_a_file_is_read_as_it_is(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    packaged = load_recipe("demo").to_dict()
+    assert load_recipe("demo.yaml").to_dict() == packaged
+    assert load_recipe("recipes/demo.yaml").to_dict() == packaged  # where the recipes were in the source tree
+    # a file of one's own, started from the packaged text, wins over the packaged recipe of its name
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "demo.yaml").write_text(recipe_text("demo").replace("name: demo\n", "name: mine\n"))
+    assert load_recipe("recipes/demo.yaml").name == "mine" and load_recipe("demo").name == "demo"
+    with pytest.raises(RecipeError, match="no packaged recipe of that name.*demo-vocoder"):
+        load_recipe("demo-vocodr")
+    with pytest.raises(RecipeError, match="not found"):
+        load_recipe(tmp_path / "elsewhere" / "demo.yaml")  # a path elsewhere is a path, never a name
+
+
+def test_override_returns_a_new_checked_recipe():
+    recipe = load_recipe("demo")
+    small = recipe.override("trainer.max_steps=4", "model.overrides={residual_layers: 2}", "optim.lr=1e-4",
+                            values={"data.root": "runs/a: b # c"})
+    assert (small.trainer.max_steps, small.model.overrides, small.optim.lr) == (4, {"residual_layers": 2}, 1e-4)
+    assert small.data.root == "runs/a: b # c"  # values are taken as they are, never parsed as YAML
+    assert recipe.trainer.max_steps == 1500 and recipe.data.root == "data/demo"  # the original is unchanged
+    assert load_recipe("demo", ["trainer.max_steps=4"]).to_dict() == recipe.override("trainer.max_steps=4").to_dict()
+    sections = recipe.override(values={"seed": 3, "sample": {"steps": 2}})  # a whole section replaces it
+    assert sections.seed == 3 and sections.sample.steps == 2 and sections.sample.method == "dpmpp_2m"
+    with pytest.raises(RecipeError, match="unknown field"):
+        recipe.override("optim.learning_rate=1")
+    with pytest.raises(RecipeError, match="must be positive"):
+        recipe.override(values={"trainer.max_steps": 0})
+    with pytest.raises(TypeError, match="not one string"):
+        load_recipe("demo", "trainer.max_steps=4")
+
+
+def test_a_recipe_with_the_former_weighting_name_warns_and_stores_the_new_one():
+    with pytest.warns(FutureWarning, match="'snr' is now called 'x0'"):
+        recipe = load_recipe("demo", ["diffusion.weighting=snr"])
+    assert recipe.diffusion.weighting == "x0" and recipe.to_dict()["diffusion"]["weighting"] == "x0"
+    with pytest.raises(RecipeError, match="distill.weighting: unknown weighting 'snr\\+1'"):
+        load_recipe("demo-distill", ["distill.weighting=snr+1"])
+
+
+def test_recipes_command_lists_and_prints(capsys):
+    assert main(["recipes"]) == 0
+    listing = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in listing] == recipe_names()
+    assert main(["recipes", "speech-vocoder"]) == 0
+    assert capsys.readouterr().out == recipe_text("speech-vocoder")
+    assert main(["recipes", "nope"]) == 2
+    assert "no packaged recipe 'nope'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name", RECIPES)
 def test_recipe_trains_on_a_fake_corpus(name, tmp_path):
-    shipped = load_recipe(ROOT / "recipes" / f"{name}.yaml")
+    shipped = load_recipe(name)
     corpus_root = tmp_path / "corpus"
     extra = [f"data.root={corpus_root}"]
     if shipped.data.corpus == "demo":
@@ -45,7 +99,7 @@ def test_recipe_trains_on_a_fake_corpus(name, tmp_path):
     # short crops: a few mel frames for vocoders, a quarter second otherwise
     hop = 256 if shipped.mel is not None else 1
     extra.append(f"data.segment_samples={4 * hop if hop > 1 else 1024}")
-    recipe = load_recipe(ROOT / "recipes" / f"{name}.yaml", [SMALL_NET[shipped.model.preset == "spectral"]] + SHRINK + extra)
+    recipe = load_recipe(name, [SMALL_NET[shipped.model.preset == "spectral"]] + SHRINK + extra)
     last = train(recipe, tmp_path / "run", progress=False)
     module = load_module(last)
     assert module.recipe.name == shipped.name
@@ -69,8 +123,8 @@ def test_hifigan_recipes_take_hifigan_mels_as_they_are(name):
     from wavediff.train.run import build_module, resolve_mel
     from wavediff.vocoder import Vocoder
 
-    recipe = load_recipe(ROOT / "recipes" / f"{name}.yaml")
-    base = load_recipe(ROOT / "recipes" / f"{name.removesuffix('-hifigan')}.yaml")
+    recipe = load_recipe(name)
+    base = load_recipe(name.removesuffix("-hifigan"))
     cfg = resolve_mel(recipe)
     assert cfg == MelConfig.preset("hifigan")
     assert (cfg.sample_rate, cfg.n_fft, cfg.hop_length, cfg.n_mels, cfg.fmin, cfg.fmax) == (22050, 1024, 256, 80, 0.0, 8000.0)

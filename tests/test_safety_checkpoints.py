@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from tiny_runs import ROOT
 from wavediff.checkpoint_io import CheckpointError, load_checkpoint, plain
 from wavediff.files import atomic_torch_save
 from wavediff.cli import main
@@ -66,8 +65,8 @@ def test_the_payload_runs_when_unpickled_unsafely(tmp_path, tiny_class_run):
 
 def _commands(tmp: Path, ckpt: Path, run: dict, vocoder_demo: Path) -> dict[str, list]:
     wav = next(vocoder_demo.rglob("*.wav"))
-    recipe = ROOT / "recipes" / "demo.yaml"
-    distill_recipe = ROOT / "recipes" / "demo-distill.yaml"
+    recipe = "demo"
+    distill_recipe = "demo-distill"
     return {
         "sample": ["sample", ckpt, "--num", "1", "--seconds", "0.1", "--out", tmp / "s"],
         "vocode": ["vocode", ckpt, wav, "--out", tmp / "v.wav"],
@@ -170,7 +169,7 @@ def test_export_is_safetensors_and_json_and_every_command_takes_it(tmp_path, cap
     code, err = _cli(capsys, "evaluate", out, "--data", tiny_class_run["demo"], "--steps", "1", "--num", "2",
                      "--save-clips", "0", "--seconds", "0.1", "--methods", "ddim", "--out", tmp_path / "report")
     assert code == 0 and (tmp_path / "report" / "report.json").is_file(), err
-    code, err = _cli(capsys, "train", "--config", ROOT / "recipes" / "demo.yaml", "--resume", out,
+    code, err = _cli(capsys, "train", "--config", "demo", "--resume", out,
                      "--out", tmp_path / "t", *tiny_class_run["overrides"])
     assert code == 2 and "exported model" in err and not (tmp_path / "t").exists()
     voc = tmp_path / "vocoder"

@@ -25,7 +25,7 @@ from wavediff.train.run import train
 from wavediff.train.run_folder import RunFolderBusy, run_folder_lock
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-RECIPE = ROOT / "recipes" / "demo.yaml"
+RECIPE = "demo"
 
 
 def _overrides(demo: Path, steps: int, *extra: str) -> list[str]:
@@ -265,7 +265,7 @@ def test_a_second_distillation_into_a_used_folder_needs_resume(tmp_path, capsys,
     shutil.copy(tiny_class_run["ckpt"], out / "round_2" / "checkpoints" / "last.ckpt")
     (out / "recipe.yaml").write_text("name: earlier\n")
     before = _snapshot(out)
-    code, err = _cli(capsys, "distill", "--config", ROOT / "recipes" / "demo-distill.yaml", "--teacher",
+    code, err = _cli(capsys, "distill", "--config", "demo-distill", "--teacher",
                      tiny_class_run["ckpt"], "--out", out, *tiny_class_run["overrides"])
     assert code == 2 and f"--resume {out / 'round_2' / 'checkpoints' / 'last.ckpt'}" in err
     assert _snapshot(out) == before

@@ -2,8 +2,6 @@
 step count, a named grid (which fixes its own step count) when none or its own is asked for;
 ``generate``, the vocoder and the evaluation report all follow the same rule."""
 
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -11,7 +9,6 @@ from wavediff.diffusion.samplers import default_grid
 from wavediff.train.config import SampleConfig, load_recipe
 from wavediff.train.run import build_module
 
-ROOT = Path(__file__).resolve().parents[1]
 NET = {"residual_layers": 2, "residual_channels": 8, "dilation_cycle": 2, "embedding_dim": 16, "mlp_dim": 32}
 
 
@@ -28,7 +25,7 @@ def test_grid_for_rules():
 
 
 def _module(tmp_path, *overrides):
-    recipe = load_recipe(ROOT / "recipes" / "demo.yaml", [f"data.root={tmp_path}", f"model.overrides={NET}",
+    recipe = load_recipe("demo", [f"data.root={tmp_path}", f"model.overrides={NET}",
                                                           *overrides])
     return build_module(recipe, 16000, None, ["a", "b"], None)
 
@@ -91,7 +88,7 @@ def test_the_vocoder_follows_the_same_rule(tmp_path, seen_grids):
     from wavediff.train.run import resolve_mel
     from wavediff.vocoder import Vocoder
 
-    recipe = load_recipe(ROOT / "recipes" / "demo-vocoder.yaml", [
+    recipe = load_recipe("demo-vocoder", [
         f"data.root={tmp_path}", f"model.overrides={NET}", "sample.method=ddpm", "sample.grid=uniform_logsnr"])
     voc = Vocoder(build_module(recipe, 16000, resolve_mel(recipe), None, None).eval())
     mel = voc.mel(torch.zeros(1, 1024))
@@ -107,5 +104,5 @@ def test_a_recipe_grid_must_be_a_known_grid(tmp_path):
 
     for bad in ("sample.grid=zigzag", "sample.grid=[1.0, 2.0]"):
         with pytest.raises(RecipeError, match="sample.grid = .*choose one of .*uniform_logsnr.*diffwave6"):
-            load_recipe(ROOT / "recipes" / "demo.yaml", [bad])
-    assert load_recipe(ROOT / "recipes" / "demo.yaml", ["sample.grid=null"]).sample.grid is None
+            load_recipe("demo", [bad])
+    assert load_recipe("demo", ["sample.grid=null"]).sample.grid is None

@@ -180,14 +180,11 @@ def test_a_few_training_steps_lower_the_loss(one_thread):
 def test_the_speech_vocoder_recipe_vocodes_in_exact_chunks(method, one_thread):
     """The shipped CPU speech vocoder builds through the recipe path, and its long inputs are
     vocoded in chunks that join exactly (its receptive field bounds the context needed)."""
-    from pathlib import Path
-
     from wavediff.train.config import load_recipe
     from wavediff.train.run import build_module, resolve_mel
     from wavediff.vocoder import Vocoder
 
-    root = Path(__file__).resolve().parents[1]
-    recipe = load_recipe(root / "recipes" / "speech-vocoder.yaml", [
+    recipe = load_recipe("speech-vocoder", [
         "model.overrides={channels: 16, blocks: 1, kernel_size: 3, expansion: 1, embedding_dim: 16, mlp_dim: 16}"])
     module = build_module(recipe, 16000, resolve_mel(recipe), None, None)
     assert isinstance(module.net, SpectralDenoiser) and module.net.config.data_scale == 3.0

@@ -225,13 +225,11 @@ def test_piecewise_mel_equals_whole_mel(preset, length, extra):
 
 
 def test_long_inputs_are_chunked_automatically_with_the_same_output(monkeypatch):
-    from pathlib import Path
-
     import wavediff.vocoder as vocoder_module
     from wavediff.train.config import load_recipe
     from wavediff.train.run import build_module, resolve_mel
 
-    recipe = load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "demo-vocoder.yaml")
+    recipe = load_recipe("demo-vocoder")
     mel_cfg = resolve_mel(recipe)
     torch.manual_seed(0)
     module = build_module(recipe, mel_cfg.sample_rate, mel_cfg, None, None).eval()

@@ -1,7 +1,5 @@
 """Training end to end on tiny settings: recipes, exact resume, NaN handling, checkpoints."""
 
-from pathlib import Path
-
 import lightning as L
 import pytest
 import torch
@@ -10,7 +8,6 @@ from wavediff.train.config import RecipeError, load_recipe
 from wavediff.train.module import NonFiniteLossError, load_module
 from wavediff.train.run import train
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY = ["model.overrides={residual_layers: 2, residual_channels: 8, embedding_dim: 16, mlp_dim: 32}",
         "data.segment_samples=1024", "data.batch_size=2", "data.valid_clips=2",
         "trainer.log_every=1", "sample.steps=2"]
@@ -18,7 +15,7 @@ TINY = ["model.overrides={residual_layers: 2, residual_channels: 8, embedding_di
 
 def tiny_recipe(tmp_path, *extra, steps=4):
     demo = tmp_path / "demo"
-    return load_recipe(ROOT / "recipes" / "demo.yaml", TINY + [
+    return load_recipe("demo", TINY + [
         f"data.root={demo}", "data.options={clips_per_class: 2, clip_seconds: 0.25}",
         f"trainer.max_steps={steps}", f"trainer.val_every={steps}", f"trainer.checkpoint_every={steps}",
         *extra])
@@ -104,9 +101,9 @@ def test_nan_loss_skipped_when_recipe_says_so(tmp_path, capsys):
 
 def test_recipe_errors_are_clear(tmp_path):
     with pytest.raises(RecipeError, match="unknown field"):
-        load_recipe(ROOT / "recipes" / "demo.yaml", ["optim.learning_rate=1"])
+        load_recipe("demo", ["optim.learning_rate=1"])
     with pytest.raises(RecipeError, match="choose one of"):
-        load_recipe(ROOT / "recipes" / "demo.yaml", ["diffusion.parameterisation=score"])
+        load_recipe("demo", ["diffusion.parameterisation=score"])
     bad = tmp_path / "bad.yaml"
     bad.write_text("data: [1, 2\n")
     with pytest.raises(RecipeError, match="not valid YAML"):
@@ -121,7 +118,7 @@ def test_cli_train_print_config_and_tiny_run(tmp_path):
     import subprocess
     import sys
 
-    base = [sys.executable, "-m", "wavediff.cli", "train", "--config", str(ROOT / "recipes" / "demo.yaml")]
+    base = [sys.executable, "-m", "wavediff.cli", "train", "--config", "demo"]
     shown = subprocess.run(base + ["--print-config", "optim.lr=3e-4"], capture_output=True, text=True, check=True)
     assert "lr: 0.0003" in shown.stdout
     bad = subprocess.run(base + ["optim.lrr=1"], capture_output=True, text=True)
@@ -141,7 +138,7 @@ def test_a_short_demo_run_beats_the_untrained_model(tmp_path):
     from wavediff.diffusion import vdm_bound
     from wavediff.train.run import build_data, build_module
 
-    recipe = load_recipe(ROOT / "recipes" / "demo.yaml", [
+    recipe = load_recipe("demo", [
         f"data.root={tmp_path / 'demo'}", "data.options={clips_per_class: 8, clip_seconds: 0.5}",
         "data.segment_samples=2000", "data.batch_size=8", "trainer.max_steps=60", "trainer.val_every=60",
         "trainer.checkpoint_every=60", "optim.warmup_steps=10", "sample.steps=4", "optim.lr=2e-3", "data.valid_clips=4",
@@ -197,7 +194,7 @@ def test_ddp_on_two_cpu_processes(tmp_path):
     import subprocess
     import sys
 
-    cmd = [sys.executable, "-m", "wavediff.cli", "train", "--config", str(ROOT / "recipes" / "demo.yaml"),
+    cmd = [sys.executable, "-m", "wavediff.cli", "train", "--config", "demo",
            "--out", str(tmp_path / "run"), "--max-steps", "3", *TINY, f"data.root={tmp_path / 'demo'}",
            "data.options={clips_per_class: 2, clip_seconds: 0.25}", "trainer.val_every=3",
            "trainer.checkpoint_every=3", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp"]

@@ -3,7 +3,6 @@ of mismatched mels, exact chunking, grid tuning, and the command line."""
 
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,14 +15,13 @@ from wavediff.train.config import load_recipe
 from wavediff.train.run import build_data, build_module, resolve_mel, train
 from wavediff.vocoder import Vocoder, positional_noise
 
-ROOT = Path(__file__).resolve().parents[1]
 STEPS = 300
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("vocoder")
-    recipe = load_recipe(ROOT / "recipes" / "demo-vocoder.yaml", [
+    recipe = load_recipe("demo-vocoder", [
         f"data.root={tmp / 'demo'}", "data.options={clips_per_class: 6}", "data.segment_samples=2048",
         f"trainer.max_steps={STEPS}", f"trainer.val_every={STEPS}", f"trainer.checkpoint_every={STEPS}"])
     last = train(recipe, tmp / "run", progress=False)
@@ -108,7 +106,7 @@ def test_mel_conventions_convert(trained, tmp_path):
 
 def test_not_a_vocoder_is_refused(trained):
     with pytest.raises(ValueError, match="not a vocoder"):
-        Vocoder(build_module(load_recipe(ROOT / "recipes" / "demo.yaml"), 16000, None, ["a", "b"], None))
+        Vocoder(build_module(load_recipe("demo"), 16000, None, ["a", "b"], None))
 
 
 def test_positional_noise_is_window_independent():

@@ -1,8 +1,6 @@
 """``Vocoder`` is an ``nn.Module``: device and dtype moves, state dicts, use inside another
 model, calls under ``torch.inference_mode``; ``Vocoder.from_checkpoint`` stays the entry point."""
 
-from pathlib import Path
-
 import pytest
 import torch
 from torch import nn
@@ -11,11 +9,10 @@ from wavediff.train.config import load_recipe
 from wavediff.train.run import build_module, resolve_mel
 from wavediff.vocoder import Vocoder
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _module(seed=0):
-    recipe = load_recipe(ROOT / "recipes" / "demo-vocoder.yaml")
+    recipe = load_recipe("demo-vocoder")
     torch.manual_seed(seed)
     module = build_module(recipe, 16000, resolve_mel(recipe), None, None).eval()
     with torch.no_grad():  # an untrained head outputs zeros: make the output depend on every layer

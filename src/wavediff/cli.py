@@ -12,7 +12,8 @@ from . import __version__
 EPILOG = """examples:
   wavediff demo                               # the whole pipeline on built-in data (~10 min on CPU)
   wavediff data demo --out data/demo          # write the built-in demo corpus
-  wavediff train --config recipes/demo.yaml   # train a model from a recipe
+  wavediff recipes                            # the recipes shipped with wavediff
+  wavediff train --config demo                # train a model from a recipe
   wavediff sample runs/demo/checkpoints/last.ckpt --num 8 --out samples/
   wavediff <command> --help                   # options and examples of one command
 """
@@ -116,6 +117,18 @@ def _run_distill(args: argparse.Namespace) -> int:
     from .train.distill import distill
 
     distill(recipe, args.teacher, args.out or Path("runs") / recipe.name, resume=args.resume)
+    return 0
+
+
+def _run_recipes(args: argparse.Namespace) -> int:
+    from .recipes import recipe_names, recipe_summary, recipe_text
+
+    if args.name is not None:
+        print(recipe_text(args.name), end="")
+        return 0
+    width = max(map(len, recipe_names()))
+    for name in recipe_names():
+        print(f"{name:<{width}}  {recipe_summary(name)}")
     return 0
 
 
@@ -416,17 +429,26 @@ def build_parser() -> argparse.ArgumentParser:
     esp.add_argument("--seed", type=int, default=0, help="default 0")
     esp.add_argument("--overwrite", action="store_true", help="replace a different corpus already in --out")
 
+    rec = _add_command(
+        sub, "recipes", "list the recipes shipped with wavediff, or print one (YAML) to start a recipe of one's own",
+        "  wavediff recipes\n"
+        "  wavediff recipes demo > my-recipe.yaml\n"
+        "  wavediff train --config my-recipe.yaml   # a file; `--config demo` is the packaged one\n",
+        _run_recipes)
+    rec.add_argument("name", nargs="?", default=None, help="the recipe to print (default: list them all)")
+
     tr = _add_command(
         sub, "train", "train a diffusion model from a recipe (CPU or GPU; one or many GPUs)",
-        "  wavediff train --config recipes/demo.yaml --out runs/demo\n"
-        "  wavediff train --config recipes/demo.yaml --max-steps 200 optim.lr=5e-4 data.batch_size=4\n"
-        "  wavediff train --config recipes/demo.yaml --resume runs/demo/checkpoints/last.ckpt\n"
-        "  wavediff train --config recipes/ljspeech-vocoder.yaml --init-from runs/ljspeech-vocoder/checkpoints/last.ckpt \\\n"
+        "  wavediff train --config demo --out runs/demo\n"
+        "  wavediff train --config demo --max-steps 200 optim.lr=5e-4 data.batch_size=4\n"
+        "  wavediff train --config demo --resume runs/demo/checkpoints/last.ckpt\n"
+        "  wavediff train --config ljspeech-vocoder --init-from runs/ljspeech-vocoder/checkpoints/last.ckpt \\\n"
         "      --out runs/my-speaker data.corpus=folder data.root=data/my-speaker optim.lr=1e-4   # fine-tune\n"
-        "  wavediff train --config recipes/ljspeech-vocoder.yaml trainer.devices=4 trainer.strategy=ddp\n"
-        "  wavediff train --config recipes/demo.yaml --print-config\n",
+        "  wavediff train --config ljspeech-vocoder trainer.devices=4 trainer.strategy=ddp\n"
+        "  wavediff train --config demo --print-config\n",
         _run_train)
-    tr.add_argument("--config", type=Path, required=True, help="recipe YAML (see recipes/)")
+    tr.add_argument("--config", type=Path, required=True,
+                    help="recipe: a YAML file, or a packaged recipe's name (`wavediff recipes` lists them)")
     tr.add_argument("--out", type=Path, default=None, help="output folder (default runs/<recipe name>)")
     tr.add_argument("--max-steps", type=int, default=None, help="shortcut for trainer.max_steps=N")
     tr.add_argument("--resume", type=Path, default=None, help="checkpoint to continue from (exactly)")
@@ -438,18 +460,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     dis = _add_command(
         sub, "distill", "distil a trained model into a few-step student (progressive or consistency)",
-        "  wavediff distill --config recipes/demo-distill.yaml --teacher runs/demo/checkpoints/last.ckpt\n"
-        "  wavediff distill --config recipes/demo-distill.yaml --teacher runs/demo/checkpoints/last.ckpt \\\n"
+        "  wavediff distill --config demo-distill --teacher runs/demo/checkpoints/last.ckpt\n"
+        "  wavediff distill --config demo-distill --teacher runs/demo/checkpoints/last.ckpt \\\n"
         "      --out runs/demo-cd distill.method=consistency_distillation\n"
-        "  wavediff distill --config recipes/demo-distill.yaml --teacher runs/demo/checkpoints/last.ckpt \\\n"
+        "  wavediff distill --config demo-distill --teacher runs/demo/checkpoints/last.ckpt \\\n"
         "      --resume runs/demo-distill/round_4/checkpoints/last.ckpt\n"
-        "  wavediff distill --config recipes/ljspeech-vocoder-distill.yaml \\\n"
+        "  wavediff distill --config ljspeech-vocoder-distill \\\n"
         "      --teacher runs/ljspeech-vocoder/checkpoints/last.ckpt trainer.devices=4 trainer.strategy=ddp\n"
-        "  wavediff distill --config recipes/demo-distill.yaml distill.method=consistency_training \\\n"
+        "  wavediff distill --config demo-distill distill.method=consistency_training \\\n"
         "      model.preset=tiny model.conditioning=class     # from scratch: no --teacher\n"
-        "  wavediff distill --config recipes/demo-distill.yaml --print-config distill.teacher_steps=32\n",
+        "  wavediff distill --config demo-distill --print-config distill.teacher_steps=32\n",
         _run_distill)
-    dis.add_argument("--config", type=Path, required=True, help="distillation recipe YAML (recipes/*-distill.yaml)")
+    dis.add_argument("--config", type=Path, required=True,
+                     help="distillation recipe: a YAML file, or a packaged recipe's name (demo-distill, ...)")
     dis.add_argument("--teacher", type=Path, default=None,
                      help="teacher checkpoint (required unless distill.method=consistency_training)")
     dis.add_argument("--out", type=Path, default=None, help="output folder (default runs/<recipe name>)")
@@ -590,13 +613,14 @@ def build_parser() -> argparse.ArgumentParser:
     an = _add_command(
         sub, "analyze-noise", "which frequency bands each noise level drowns, and where the loss weighting puts its weight",
         "  wavediff analyze-noise --data data/demo --out noise/\n"
-        "  wavediff analyze-noise --config recipes/ljspeech-vocoder.yaml --data data/LJSpeech-1.1 --out noise-lj/\n"
+        "  wavediff analyze-noise --config ljspeech-vocoder --data data/LJSpeech-1.1 --out noise-lj/\n"
         "  wavediff analyze-noise --data my_clips/ --sample-rate 22050 --max-clips 16 --n-fft 2048\n",
         _run_analyze_noise)
     an.add_argument("--data", type=Path, default=None,
                     help="folder of audio (with --config: the recipe's corpus folder; default its data.root)")
     an.add_argument("--config", type=Path, default=None,
-                    help="recipe YAML: corpus reader, sample rate, schedule, weighting and time sampling")
+                    help="recipe (YAML file or packaged name): corpus reader, sample rate, schedule, weighting "
+                         "and time sampling")
     an.add_argument("--out", type=Path, default=None, help="output folder (default noise_analysis/)")
     an.add_argument("--sample-rate", type=int, default=None, help="Hz (default: the recipe's, else the first file's)")
     an.add_argument("--max-clips", type=int, default=64, help="clips averaged, spread over the corpus (default 64)")

@@ -14,7 +14,7 @@ steps on this machine, so the demo fits the time asked for on any CPU or GPU.
 
 from __future__ import annotations
 
-import copy
+import contextlib
 import json
 import logging
 import math
@@ -22,38 +22,16 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 
-from ..train.config import Recipe, recipe_from_dict, write_text_atomic
+from ..train.config import Recipe, load_recipe, write_text_atomic
 
-#: the teacher recipe (the same as recipes/demo.yaml; tests keep them in step)
-DEMO_TEACHER: dict[str, Any] = {
-    "name": "demo", "seed": 0,
-    "data": {"corpus": "demo", "root": "data/demo", "sample_rate": 16000, "segment_samples": 8000,
-             "batch_size": 8, "valid_clips": 8},
-    "model": {"preset": "tiny", "conditioning": "class"},
-    "diffusion": {"schedule": {"name": "cosine", "logsnr_min": -15.0, "logsnr_max": 15.0},
-                  "parameterisation": "v", "weighting": "v", "time_sampling": "stratified", "class_dropout": 0.1,
-                  "pre_emphasis": 0.95, "data_scale": 22.5},
-    "optim": {"lr": 3.0e-3, "warmup_steps": 50, "lr_schedule": "cosine", "grad_clip": 1.0, "ema_decay": 0.995},
-    "trainer": {"max_steps": 1500, "val_every": 500, "checkpoint_every": 500, "log_every": 10},
-    "sample": {"steps": 16, "method": "ddpm", "grid": "uniform_logsnr", "guidance": 1.5},
-}
-
-#: the distillation recipe (the same as recipes/demo-distill.yaml)
-DEMO_DISTILL: dict[str, Any] = {
-    "name": "demo-distill", "seed": 0,
-    "data": dict(DEMO_TEACHER["data"]),
-    "optim": {"lr": 2.0e-4, "warmup_steps": 20, "lr_schedule": "cosine", "min_lr_ratio": 0.1, "grad_clip": 1.0,
-              "ema_decay": 0.99},
-    "trainer": {"max_steps": 300, "val_every": 300, "checkpoint_every": 100, "log_every": 10},
-    "distill": {"method": "progressive", "teacher_steps": 16, "target_steps": 2, "weighting": "snr_trunc",
-                "guidance": None, "val_clips": 4, "num_scales": 18, "scales_start": 10, "scales_end": 160,
-                "solver": "heun", "target": "auto", "target_ema": 0.95, "loss": "pseudo_huber",
-                "sample_steps": [1, 2, 4]},
-}
+#: the packaged recipes the demo runs (``wavediff recipes demo`` prints one), with the step
+#: counts and the data folder of this run set on top
+TEACHER_RECIPE = "demo"
+DISTILL_RECIPE = "demo-distill"
 
 # Cost of one training step relative to a teacher step (measured on a 2-core CPU, with the
 # validation sampling of each stage): a progressive step runs two guided teacher DDIM steps
@@ -72,15 +50,18 @@ class DemoPlan:
     seconds_per_step: float
 
 
-def _recipe(values: dict[str, Any], data_root: Path, device: str, distill: dict[str, Any] | None = None,
-            **trainer: Any) -> Recipe:
-    values = copy.deepcopy(values)
-    values["data"]["root"] = str(data_root)
-    values["trainer"].update(trainer)
-    if distill:
-        values["distill"].update(distill)
-    values["trainer"]["accelerator"] = "gpu" if device.startswith("cuda") else "cpu"
-    return recipe_from_dict(values)
+def _stage_recipe(name: str, data_root: Path, device: str, *assignments: str) -> Recipe:
+    """The packaged recipe ``name`` on the demo corpus at ``data_root``, on ``device``,
+    with ``section.field=value`` assignments on top."""
+    accelerator = "gpu" if device.startswith("cuda") else "cpu"
+    return load_recipe(name).override(*assignments, f"trainer.accelerator={accelerator}",
+                                      values={"data.root": str(data_root)})
+
+
+def _cadence(steps: int, every: int | None = None) -> tuple[str, ...]:
+    """``steps`` training steps, validated and checkpointed every ``every`` (default: at the end)."""
+    every = every or steps
+    return (f"trainer.max_steps={steps}", f"trainer.val_every={every}", f"trainer.checkpoint_every={every}")
 
 
 def time_teacher_step(device: str, steps: int = 8, model: str = "tiny") -> float:
@@ -90,20 +71,21 @@ def time_teacher_step(device: str, steps: int = 8, model: str = "tiny") -> float
     from ..diffusion import diffusion_loss, schedule_from_config, weighting_from_config
     from ..nn import build_denoiser
 
-    d, diff = DEMO_TEACHER["data"], DEMO_TEACHER["diffusion"]
+    recipe = load_recipe(TEACHER_RECIPE)
+    d, diff = recipe.data, recipe.diffusion
     classes = len(DEMO_CLASSES)
     net = build_denoiser(model, num_classes=classes).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
-    sched = schedule_from_config(diff["schedule"])
-    weighting = weighting_from_config(diff["weighting"])
+    sched = schedule_from_config(diff.schedule)
+    weighting = weighting_from_config(diff.weighting)
     gen = torch.Generator().manual_seed(0)
-    x0 = (torch.randn(d["batch_size"], 1, d["segment_samples"], generator=gen) * 0.1).to(device)
-    labels = torch.arange(d["batch_size"], device=device) % classes
+    x0 = (torch.randn(d.batch_size, 1, d.segment_samples, generator=gen) * 0.1).to(device)
+    labels = torch.arange(d.batch_size, device=device) % classes
     times = []
     for i in range(steps + 2):
         t0 = time.perf_counter()
-        out = diffusion_loss(net, x0, sched, parameterisation=diff["parameterisation"], weighting=weighting,
-                             time_sampling=diff["time_sampling"], cond={"class_label": labels})
+        out = diffusion_loss(net, x0, sched, parameterisation=diff.parameterisation, weighting=weighting,
+                             time_sampling=diff.time_sampling, cond={"class_label": labels})
         opt.zero_grad()
         out.loss.backward()
         opt.step()
@@ -125,6 +107,27 @@ def plan(minutes: float, seconds_per_step: float) -> DemoPlan:
     return DemoPlan(clamp(teacher, 20, 20000), clamp(rounds, 10, 5000), clamp(cd, 10, 5000), seconds_per_step)
 
 
+@contextlib.contextmanager
+def _quiet_lightning() -> Iterator[None]:
+    """A readable console while the demo runs: Lightning's start-up banners, tips and two
+    known-harmless warnings are not news there. The logger levels and warning filters are
+    restored on the way out, so a program that calls ``run_demo`` keeps its own."""
+    import lightning.pytorch  # noqa: F401  (importing it sets its logger's level: done before levels are kept)
+
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
+    levels = [logger.level for logger in loggers]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+        warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
+        for logger in loggers:
+            logger.setLevel(logging.WARNING)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels):
+                logger.setLevel(level)
+
+
 def run_demo(out: str | Path = "demo-out", device: str = "cpu", minutes: float = 5.0, *,
              num_clips: int = 32, steps: tuple[int, ...] = (1, 2, 4, 8, 16), progress: bool = True,
              model: str = "tiny", say: Callable[[str], None] = print) -> dict[str, Any]:
@@ -133,27 +136,28 @@ def run_demo(out: str | Path = "demo-out", device: str = "cpu", minutes: float =
 
     ``model`` is the network preset of the teacher, which the students inherit: ``tiny``
     (the demo recipe's, CPU-sized) or a larger one for a GPU."""
-    from ..data.demo import DemoCorpusConfig, write_demo_corpus
-    from ..nn import PRESETS, build_denoiser
-    from ..train.distill import distill
-    from ..train.run import train
-    from ..train.run_folder import previous_run
-    from .evaluate import EvalOptions, evaluate
-    from .gallery import write_gallery
+    from ..nn import PRESETS
 
-    # a readable console: Lightning's start-up banners and tips are not news here
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
-    logging.getLogger("lightning.fabric").setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-    warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
     if minutes <= 0:
         raise ValueError(f"--minutes must be positive, got {minutes}")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError("--device cuda but no CUDA device is visible to torch; use --device cpu")
     if model not in PRESETS:
         raise ValueError(f"unknown --model {model!r}; choose one of {list(PRESETS)}")
-    teacher_values = {**DEMO_TEACHER, "model": {**DEMO_TEACHER["model"], "preset": model}}
-    out = Path(out)
+    with _quiet_lightning():
+        return _run_stages(Path(out), device, minutes, num_clips, steps, progress, model, say)
+
+
+def _run_stages(out: Path, device: str, minutes: float, num_clips: int, steps: tuple[int, ...], progress: bool,
+                model: str, say: Callable[[str], None]) -> dict[str, Any]:
+    from ..data.demo import DemoCorpusConfig, write_demo_corpus
+    from ..nn import build_denoiser
+    from ..train.distill import distill
+    from ..train.run import train
+    from ..train.run_folder import previous_run
+    from .evaluate import EvalOptions, evaluate
+    from .gallery import write_gallery
+
     if previous_run(out / "teacher") is not None:  # checked before minutes of work, not at the teacher stage
         raise ValueError(f"--out {out} holds an earlier demo run; give a new --out folder or remove that one")
     out.mkdir(parents=True, exist_ok=True)
@@ -174,30 +178,28 @@ def run_demo(out: str | Path = "demo-out", device: str = "cpu", minutes: float =
 
     done = stage("timing")
     p = plan(minutes, time_teacher_step(device, model=model))
+    teacher_recipe = _stage_recipe(TEACHER_RECIPE, data_root, device, f"model.preset={model}",
+                                   *_cadence(p.teacher_steps, max(p.teacher_steps // 2, 1)))
     net = build_denoiser(model, num_classes=len(DemoCorpusConfig().classes))
     say(f"teacher network {model}: {net.num_parameters() / 1e6:.2f}M parameters, receptive field "
-        f"{net.receptive_field} samples ({1000 * net.receptive_field / DEMO_TEACHER['data']['sample_rate']:.1f} ms)")
+        f"{net.receptive_field} samples ({1000 * net.receptive_field / teacher_recipe.data.sample_rate:.1f} ms)")
     say(f"{p.seconds_per_step * 1000:.0f} ms per training step here: teacher {p.teacher_steps} steps, "
         f"progressive 2 rounds x {p.round_steps} steps, consistency {p.consistency_steps} steps")
     done()
 
     done = stage(f"1/4 teacher ({p.teacher_steps} steps)")
-    vals = max(p.teacher_steps // 2, 1)
-    teacher_recipe = _recipe(teacher_values, data_root, device, max_steps=p.teacher_steps, val_every=vals,
-                             checkpoint_every=vals)
     teacher = train(teacher_recipe, out / "teacher", progress=progress)
     done()
 
     done = stage(f"2/4 progressive distillation 16 -> 8 -> 4 ({p.round_steps} steps per round)")
-    prog_recipe = _recipe(DEMO_DISTILL, data_root, device, {"teacher_steps": 16, "target_steps": 4},
-                          max_steps=p.round_steps, val_every=p.round_steps, checkpoint_every=p.round_steps)
+    prog_recipe = _stage_recipe(DISTILL_RECIPE, data_root, device, "distill.teacher_steps=16",
+                                "distill.target_steps=4", *_cadence(p.round_steps))
     distill(prog_recipe, teacher, out / "progressive", progress=progress)
     done()
 
     done = stage(f"3/4 consistency distillation ({p.consistency_steps} steps)")
-    cd_recipe = _recipe(DEMO_DISTILL, data_root, device, {"method": "consistency_distillation"},
-                        max_steps=p.consistency_steps, val_every=p.consistency_steps,
-                        checkpoint_every=p.consistency_steps)
+    cd_recipe = _stage_recipe(DISTILL_RECIPE, data_root, device, "distill.method=consistency_distillation",
+                              *_cadence(p.consistency_steps))
     distill(cd_recipe, teacher, out / "consistency", progress=progress)
     done()
 

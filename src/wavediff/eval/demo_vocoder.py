@@ -58,19 +58,19 @@ def plan(minutes: float, seconds_per_step: float) -> VocoderDemoPlan:
 
 def teacher_recipe(data_root: Path, device: str, overrides: list[str] | None = None) -> Any:
     """The demo's teacher: the packaged ``demo-vocoder`` recipe on ``data_root``."""
-    from ..train.config import load_packaged_recipe
+    from ..train.config import load_recipe
 
     accelerator = "gpu" if device.startswith("cuda") else "cpu"
-    return load_packaged_recipe("demo-vocoder", [f"data.root={data_root}", f"trainer.accelerator={accelerator}",
+    return load_recipe("demo-vocoder", [f"data.root={data_root}", f"trainer.accelerator={accelerator}",
                                                  *(overrides or [])])
 
 
 def distill_recipe(data_root: Path, device: str, overrides: list[str]) -> Any:
     """The students' recipe: the packaged ``demo-vocoder-distill`` on ``data_root``."""
-    from ..train.config import load_packaged_recipe
+    from ..train.config import load_recipe
 
     accelerator = "gpu" if device.startswith("cuda") else "cpu"
-    return load_packaged_recipe("demo-vocoder-distill", [f"data.root={data_root}",
+    return load_recipe("demo-vocoder-distill", [f"data.root={data_root}",
                                                          f"trainer.accelerator={accelerator}", *overrides])
 
 

@@ -1,8 +1,10 @@
 """Recipes: one typed configuration for a training run, read from YAML with overrides.
 
-A recipe is a YAML file whose sections map onto the dataclasses below. Any field can be
-overridden on the command line as ``section.field=value`` (the value is parsed as YAML, so
-``optim.lr=1e-4``, ``trainer.precision=bf16-mixed``, ``data.options={labels: subfolder}``).
+A recipe is a YAML file whose sections map onto the dataclasses below: a file of one's own,
+or one shipped with wavediff, named by its stem (``demo``; ``wavediff.recipes``). Any field
+can be overridden as ``section.field=value`` (the value is parsed as YAML, so
+``optim.lr=1e-4``, ``trainer.precision=bf16-mixed``, ``data.options={labels: subfolder}``),
+on the command line or with ``Recipe.override``, which returns a new recipe.
 Unknown sections or fields are refused with the list of valid names, so a typo never
 silently does nothing.
 """
@@ -13,13 +15,15 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, Iterable, Mapping, get_type_hints
 
 import yaml
 
 from ..audio.data_transform import DataTransform
 from ..diffusion.grids import grid_names, named_grid_steps
+from ..diffusion.weighting import canonical_weighting
 from ..files import write_text_atomic  # noqa: F401  (re-exported: recipes and runs write with it)
+from ..recipes import recipe_names, recipe_text
 
 
 class RecipeError(ValueError):
@@ -74,6 +78,17 @@ class DiffusionConfig:
     class_dropout: float = 0.1
     data_scale: float = 1.0
     pre_emphasis: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.weighting = _checked_weighting(self.weighting, "diffusion.weighting")
+
+
+def _checked_weighting(config: Any, where: str) -> Any:
+    """A weighting preset of the recipe, checked, under its current name (a former name warns)."""
+    try:
+        return canonical_weighting(config)
+    except ValueError as err:
+        raise RecipeError(f"{where}: {err}") from None
 
 
 @dataclass
@@ -199,6 +214,7 @@ class DistillConfig:
     sample_steps: Any = field(default_factory=lambda: [1, 2, 4])
 
     def __post_init__(self) -> None:
+        self.weighting = _checked_weighting(self.weighting, "distill.weighting")
         choices = {
             "method": DISTILL_METHODS, "solver": ("heun", "euler"), "noise_sampling": ("lognormal", "uniform"),
             "target": ("auto", "ema", "stopgrad"), "loss": ("pseudo_huber", "l2", "mrstft", "both"),
@@ -264,6 +280,24 @@ class Recipe:
 
     def save(self, path: str | Path) -> None:
         write_text_atomic(path, self.to_yaml())
+
+    def override(self, *assignments: str, values: Mapping[str, Any] | None = None) -> Recipe:
+        """A new recipe with fields changed; this one is left as it is.
+
+        Args:
+            assignments: ``"section.field=value"`` as on the command line, the value parsed
+                as YAML (``"trainer.max_steps=4"``, ``"model.overrides={residual_layers: 2}"``).
+            values: ``{"section.field": value}`` (or ``{"section": mapping}``, ``{"seed": 1}``)
+                with Python values taken as they are (paths and other strings that YAML would
+                read otherwise), applied after ``assignments``.
+
+        The result is checked like a recipe read from a file (``RecipeError`` on an unknown
+        field or a value out of range).
+        """
+        tree = _assign(self.to_dict(), assignments)
+        for key, value in (values or {}).items():
+            _set_path(tree, key, value)
+        return recipe_from_dict(tree)
 
 
 def _coerce(value: Any, annotation: Any, where: str) -> Any:
@@ -348,23 +382,54 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, _fix_numbers(value)
 
 
-def load_recipe(path: str | Path | None = None, overrides: list[str] | None = None) -> Recipe:
-    """Read a YAML recipe (or start from defaults when ``path`` is None) and apply overrides."""
-    values: dict[str, Any] = {}
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise RecipeError(f"recipe {path} not found; recipes ship in the recipes/ folder")
-        try:
-            values = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as err:
-            raise RecipeError(f"recipe {path} is not valid YAML: {err}") from None
-        if not isinstance(values, dict):
-            raise RecipeError(f"recipe {path} must be a YAML mapping of sections")
-    for text in overrides or []:
+def _assign(tree: dict[str, Any], assignments: Iterable[str]) -> dict[str, Any]:
+    """``tree`` (a recipe as nested dicts) with each ``section.field=value`` set in place."""
+    if isinstance(assignments, str):
+        raise TypeError("assignments must be a list of 'section.field=value' strings, not one string")
+    for text in assignments:
         key, value = parse_override(text)
-        _set_path(values, key, value)
-    return recipe_from_dict(_fix_numbers(values))
+        _set_path(tree, key, value)
+    return tree
+
+
+def _packaged_name(source: Path) -> str | None:
+    """The packaged recipe that ``source`` names: ``demo``, ``demo.yaml``, or ``recipes/demo.yaml``
+    (the path in older instructions, from when the recipes were a folder of the source tree)."""
+    parts = source.parts
+    if len(parts) == 1 or (len(parts) == 2 and parts[0] == "recipes"):
+        name = parts[-1].removesuffix(".yaml")
+        if name in recipe_names():
+            return name
+    return None
+
+
+def _read_recipe_yaml(source: str | Path) -> dict[str, Any]:
+    """The sections of a recipe file, or of a packaged recipe when no file ``source`` exists."""
+    path = Path(source)
+    if path.is_file():
+        text, where = path.read_text(), f"recipe {path}"
+    elif (name := _packaged_name(path)) is not None:
+        text, where = recipe_text(name), f"packaged recipe {name!r}"
+    else:
+        raise RecipeError(f"recipe {source} not found: no such file, and no packaged recipe of that name "
+                          f"(packaged: {', '.join(recipe_names())}; `wavediff recipes` lists them)")
+    try:
+        values = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise RecipeError(f"{where} is not valid YAML: {err}") from None
+    if not isinstance(values, dict):
+        raise RecipeError(f"{where} must be a YAML mapping of sections")
+    return values
+
+
+def load_recipe(source: str | Path | None = None, overrides: list[str] | None = None) -> Recipe:
+    """Read a recipe and apply ``section.field=value`` overrides (checked once, after all of them).
+
+    ``source`` is a YAML file; where no such file exists, the name of a packaged recipe
+    (``"demo"``; ``"demo.yaml"`` and ``"recipes/demo.yaml"`` name it too; see
+    ``wavediff.recipes``); ``None`` starts from the defaults."""
+    values = _read_recipe_yaml(source) if source is not None else {}
+    return recipe_from_dict(_fix_numbers(_assign(values, overrides or [])))
 
 
 _FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
