@@ -4,7 +4,7 @@ Every variant vocodes the same held-out clips from their mels (copy synthesis) a
 against the originals with PESQ-WB, STOI and the multi-resolution STFT distance:
 
 * ``griffin-lim``: 64 iterations on the same mels, no training (``wavediff.audio.griffin_lim``);
-* ``diffwave-tiny``: the DiffWave ``tiny`` preset as the old ``demo-vocoder`` recipe trains it
+* ``diffwave-tiny``: the DiffWave ``tiny`` preset as the old ``tiny-vocoder`` recipe trains it
   (v-prediction, x_0 = audio, lr 2e-3);
 * ``spectral-untrained``: the ``spectral`` preset before any training: its answer is the
   Gaussian posterior mean under the mel's per-bin power (the Wiener prior);

@@ -41,5 +41,5 @@ def tiny_vocoder_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("tiny_vocoder")
     overrides = [NET, *SMALL, f"data.root={tmp / 'demo'}", "data.options={clips_per_class: 2, clip_seconds: 0.25}",
                  "sample.steps=2", "trainer.max_steps=2", "trainer.val_every=2", "trainer.checkpoint_every=2"]
-    ckpt = train(load_recipe("demo-vocoder", overrides), tmp / "run", progress=False)
+    ckpt = train(load_recipe("tiny-vocoder", overrides), tmp / "run", progress=False)
     return {"ckpt": ckpt, "demo": tmp / "demo"}

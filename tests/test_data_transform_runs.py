@@ -91,7 +91,7 @@ def test_students_inherit_the_map_and_decode(teacher, tmp_path, method):
 
 
 def test_chunked_vocoding_is_exact_across_the_de_emphasis(tmp_path, monkeypatch):
-    recipe = load_recipe("demo-vocoder", [NET, f"data.root={tmp_path}", *TRANSFORM])
+    recipe = load_recipe("tiny-vocoder", [NET, f"data.root={tmp_path}", *TRANSFORM])
     mel = resolve_mel(recipe)
     module = build_module(recipe, 16000, mel, None, None).eval()
     torch.manual_seed(0)

@@ -69,7 +69,7 @@ def test_the_budget_is_shared_between_the_stages():
 
 def test_demo_command_end_to_end(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--minutes", "0.01", "--clips", "6"]) == 0
+    assert main(["demo", "--task", "music", "--out", str(out), "--minutes", "0.01", "--clips", "6"]) == 0
     printed = capsys.readouterr().out
     report = json.loads((out / "report" / "report.json").read_text())
     models = {r["model"] for r in report["rows"]}
@@ -122,9 +122,9 @@ def test_model_chooses_the_teacher_network(tmp_path, capsys, monkeypatch):
     assert "teacher network base: " in printed and "receptive field 6139 samples" in printed
     # the command line offers every preset, and refuses others before any work
     demo = next(a for a in build_parser()._subparsers._group_actions[0].choices["demo"]._actions if a.dest == "model")
-    assert demo.choices == list(PRESETS) and demo.default == "tiny"
+    assert demo.choices == list(PRESETS) and demo.default is None  # None: the music task's tiny
     with pytest.raises(SystemExit) as refused:
-        main(["demo", "--out", str(tmp_path / "other"), "--model", "huge"])
+        main(["demo", "--task", "music", "--out", str(tmp_path / "other"), "--model", "huge"])
     assert refused.value.code == 2
     assert "invalid choice: 'huge'" in capsys.readouterr().err and not (tmp_path / "other").exists()
     with pytest.raises(ValueError, match="unknown --model 'huge'"):

@@ -105,7 +105,7 @@ def test_same_seed_same_clips(family, tmp_path):
 
 def test_vocoder_copy_synthesis_report(family, tmp_path):
     demo = tmp_path / "demo"
-    recipe = load_recipe("demo-vocoder", [
+    recipe = load_recipe("tiny-vocoder", [
         f"data.root={demo}", "data.options={clips_per_class: 2, clip_seconds: 0.25}", NET, *SMALL,
         "data.segment_samples=2048", "trainer.max_steps=2", "trainer.val_every=2", "trainer.checkpoint_every=2"])
     ckpt = train(recipe, tmp_path / "voc", progress=False)

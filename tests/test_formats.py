@@ -90,7 +90,7 @@ def test_vocoder_reads_mp3_and_aiff(tmp_path):
     from wavediff.train.run import build_module, resolve_mel
     from wavediff.vocoder import Vocoder
 
-    recipe = load_recipe("demo-vocoder", [])
+    recipe = load_recipe("tiny-vocoder", [])
     voc = Vocoder(build_module(recipe, 16000, resolve_mel(recipe), None, None).eval())
     x = _tone(seconds=0.2)
     wav = tmp_path / "x.wav"

@@ -21,7 +21,7 @@ FINETUNE = 12
 
 def vocoder_recipe(root: Path, seed: int, steps: int, *extra: str):
     """The tiny demo vocoder on a demo corpus written with ``seed`` (other notes, other clips)."""
-    return load_recipe("demo-vocoder", [
+    return load_recipe("tiny-vocoder", [
         f"data.root={root}", f"data.options={{clips_per_class: 4, seed: {seed}}}", "data.segment_samples=2048",
         "data.valid_clips=2", "trainer.log_every=1", f"trainer.max_steps={steps}", f"trainer.val_every={steps}",
         f"trainer.checkpoint_every={steps}", *extra])
@@ -106,7 +106,7 @@ def test_bad_files_and_the_command_line(pretrained, tmp_path):
         init_from_checkpoint(module, junk)
     with pytest.raises(FileNotFoundError, match="--init-from checkpoint .* not found"):
         init_from_checkpoint(module, tmp_path / "nope.ckpt")
-    cli = [sys.executable, "-m", "wavediff.cli", "train", "--config", "demo-vocoder",
+    cli = [sys.executable, "-m", "wavediff.cli", "train", "--config", "tiny-vocoder",
            "--init-from", str(pretrained["ckpt"]), "--resume", str(pretrained["ckpt"]), "--out", str(tmp_path / "x"),
            f"data.root={pretrained['tmp'] / 'corpus_a'}", "data.options={clips_per_class: 4}"]
     run = subprocess.run(cli, capture_output=True, text=True)

@@ -3,7 +3,7 @@
 Between 1.5 and 4 kHz the 80-bin mel's bands are wider than the spacing of a voice's
 harmonics, so the mel no longer says where they are: Griffin-Lim on the least-squares
 magnitude (and the untrained spectral vocoder, whose prior is that magnitude) fills the
-band with partials between the harmonics. The learned prior of the ``speech-vocoder``
+band with partials between the harmonics. The learned prior of the ``demo-vocoder``
 recipe learns them back from the resolved low harmonics. Data: synthetic vowels (random
 pitch 100-250 Hz with vibrato, random formants); the test vowel's pitch and formants were
 never seen in training. Measured (150 steps, 1 thread): harmonic share of the band 0.98 in
@@ -12,7 +12,6 @@ the original, 0.74 after Griffin-Lim, 0.74 untrained, 0.87 trained."""
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import torch
 
@@ -21,7 +20,6 @@ from wavediff.audio.mel import log_mel
 from wavediff.diffusion import Denoiser, diffusion_loss, get_schedule, sample
 
 SR = 16000
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def vowel(f0: float, f1: float, f2: float, seed: int, seconds: float = 0.5) -> torch.Tensor:
@@ -59,7 +57,7 @@ def test_the_speech_vocoder_learns_voiced_harmonics(one_thread):
     from wavediff.train.config import load_recipe
     from wavediff.train.run import build_module, resolve_mel
 
-    recipe = load_recipe("speech-vocoder", [
+    recipe = load_recipe("demo-vocoder", [
         "model.overrides={channels: 32, blocks: 2, kernel_size: 3, expansion: 2, embedding_dim: 16, mlp_dim: 32, "
         "magnitude_channels: 64, magnitude_blocks: 2}"])
     torch.manual_seed(0)

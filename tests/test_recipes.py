@@ -43,7 +43,7 @@ def test_a_packaged_recipe_is_named_and_a_file_is_read_as_it_is(tmp_path, monkey
     (tmp_path / "recipes").mkdir()
     (tmp_path / "recipes" / "demo.yaml").write_text(recipe_text("demo").replace("name: demo\n", "name: mine\n"))
     assert load_recipe("recipes/demo.yaml").name == "mine" and load_recipe("demo").name == "demo"
-    with pytest.raises(RecipeError, match="no packaged recipe of that name.*demo-vocoder"):
+    with pytest.raises(RecipeError, match="no packaged recipe of that name.*tiny-vocoder"):
         load_recipe("demo-vocodr")
     with pytest.raises(RecipeError, match="not found"):
         load_recipe(tmp_path / "elsewhere" / "demo.yaml")  # a path elsewhere is a path, never a name
@@ -79,8 +79,8 @@ def test_recipes_command_lists_and_prints(capsys):
     assert main(["recipes"]) == 0
     listing = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in listing] == recipe_names()
-    assert main(["recipes", "speech-vocoder"]) == 0
-    assert capsys.readouterr().out == recipe_text("speech-vocoder")
+    assert main(["recipes", "demo-vocoder"]) == 0
+    assert capsys.readouterr().out == recipe_text("demo-vocoder")
     assert main(["recipes", "nope"]) == 2
     assert "no packaged recipe 'nope'" in capsys.readouterr().err
 

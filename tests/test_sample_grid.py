@@ -88,7 +88,7 @@ def test_the_vocoder_follows_the_same_rule(tmp_path, seen_grids):
     from wavediff.train.run import resolve_mel
     from wavediff.vocoder import Vocoder
 
-    recipe = load_recipe("demo-vocoder", [
+    recipe = load_recipe("tiny-vocoder", [
         f"data.root={tmp_path}", f"model.overrides={NET}", "sample.method=ddpm", "sample.grid=uniform_logsnr"])
     voc = Vocoder(build_module(recipe, 16000, resolve_mel(recipe), None, None).eval())
     mel = voc.mel(torch.zeros(1, 1024))

@@ -184,7 +184,7 @@ def test_the_speech_vocoder_recipe_vocodes_in_exact_chunks(method, one_thread):
     from wavediff.train.run import build_module, resolve_mel
     from wavediff.vocoder import Vocoder
 
-    recipe = load_recipe("speech-vocoder", [
+    recipe = load_recipe("demo-vocoder", [
         "model.overrides={channels: 16, blocks: 1, kernel_size: 3, expansion: 1, embedding_dim: 16, mlp_dim: 16}"])
     module = build_module(recipe, 16000, resolve_mel(recipe), None, None)
     assert isinstance(module.net, SpectralDenoiser) and module.net.config.data_scale == 3.0

@@ -229,7 +229,7 @@ def test_long_inputs_are_chunked_automatically_with_the_same_output(monkeypatch)
     from wavediff.train.config import load_recipe
     from wavediff.train.run import build_module, resolve_mel
 
-    recipe = load_recipe("demo-vocoder")
+    recipe = load_recipe("tiny-vocoder")
     mel_cfg = resolve_mel(recipe)
     torch.manual_seed(0)
     module = build_module(recipe, mel_cfg.sample_rate, mel_cfg, None, None).eval()

@@ -21,7 +21,7 @@ STEPS = 300
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("vocoder")
-    recipe = load_recipe("demo-vocoder", [
+    recipe = load_recipe("tiny-vocoder", [
         f"data.root={tmp / 'demo'}", "data.options={clips_per_class: 6}", "data.segment_samples=2048",
         f"trainer.max_steps={STEPS}", f"trainer.val_every={STEPS}", f"trainer.checkpoint_every={STEPS}"])
     last = train(recipe, tmp / "run", progress=False)

@@ -12,7 +12,7 @@ from wavediff.vocoder import Vocoder
 
 
 def _module(seed=0):
-    recipe = load_recipe("demo-vocoder")
+    recipe = load_recipe("tiny-vocoder")
     torch.manual_seed(seed)
     module = build_module(recipe, 16000, resolve_mel(recipe), None, None).eval()
     with torch.no_grad():  # an untrained head outputs zeros: make the output depend on every layer

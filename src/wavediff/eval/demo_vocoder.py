@@ -30,7 +30,7 @@ SAMPLE_RATE = 16000
 HELD_OUT_VOICES = ("en-029+m1", "en-us-nyc+f3")
 HELD_OUT_SENTENCES = 8
 #: what the report scores: the copy-synthesis metrics a listener's judgement follows
-METRICS = ("pesq", "stoi", "mrstft", "mel_l1")
+METRICS = ("pesq", "stoi", "mrstft_distance", "mel_l1")
 # Cost of a step relative to a teacher step (2-core CPU): a progressive step runs two
 # teacher DDIM steps besides the student, a consistency step a Heun step and the EMA target.
 STAGE_COST = {"teacher": 1.0, "progressive": 1.8, "consistency": 2.6}
@@ -74,15 +74,29 @@ def distill_recipe(data_root: Path, device: str, overrides: list[str]) -> Any:
                                                          f"trainer.accelerator={accelerator}", *overrides])
 
 
-def time_teacher_step(data_root: Path, device: str, steps: int = 4) -> float:
+def _teacher_module(data_root: Path, device: str, overrides: list[str] | None) -> Any:
+    from ..train.run import build_module, resolve_mel
+
+    recipe = teacher_recipe(data_root, device, overrides)
+    return build_module(recipe, SAMPLE_RATE, resolve_mel(recipe), None, None)
+
+
+def describe_teacher(data_root: Path, device: str, overrides: list[str] | None = None) -> str:
+    """One line: the teacher's network, size and receptive field."""
+    from ..train.run import describe_network
+
+    module = _teacher_module(data_root, device, overrides)
+    return "teacher " + describe_network(module.recipe.model.preset, module.net, SAMPLE_RATE)
+
+
+def time_teacher_step(data_root: Path, device: str, overrides: list[str] | None = None, steps: int = 4) -> float:
     """Seconds per teacher training step here (a few plain steps of the recipe's network on
     random audio at its batch, with the learned prior's regression); Lightning adds a little."""
     from ..audio.mel import log_mel
     from ..diffusion import diffusion_loss
-    from ..train.run import build_module, resolve_mel
 
-    recipe = teacher_recipe(data_root, device)
-    module = build_module(recipe, SAMPLE_RATE, resolve_mel(recipe), None, None)
+    module = _teacher_module(data_root, device, overrides)
+    recipe = module.recipe
     net = module.net.to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
     gen = torch.Generator().manual_seed(0)
@@ -119,9 +133,12 @@ def check_espeak() -> None:
 
 def run_vocoder_demo(out: str | Path = "demo-vocoder-out", device: str = "cpu", minutes: float = 5.0, *,
                      num_clips: int = 8, steps: tuple[int, ...] = (1, 2, 6), progress: bool = True,
-                     say: Callable[[str], None] = print) -> dict[str, Any]:
+                     overrides: list[str] | None = None, say: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the vocoder demo into ``out``; returns the evaluation report (also in
-    ``out/report/report.json``) with ``gallery`` set to the HTML page's path."""
+    ``out/report/report.json``) with ``gallery`` set to the HTML page's path.
+
+    ``overrides``: recipe overrides of the teacher (``"model.overrides={channels: 64}"``),
+    applied before the timing, so the budget is planned for the network that trains."""
     from ..data.espeak import EspeakCorpusConfig, write_espeak_corpus
     from ..train.distill import distill
     from ..train.run import train
@@ -156,14 +173,15 @@ def run_vocoder_demo(out: str | Path = "demo-vocoder-out", device: str = "cpu", 
     done()
 
     done = stage("timing")
-    p = plan(minutes, time_teacher_step(data_root, device))
+    p = plan(minutes, time_teacher_step(data_root, device, overrides))
+    say(describe_teacher(data_root, device, overrides))
     say(f"{p.seconds_per_step * 1000:.0f} ms per teacher step here: teacher {p.teacher_steps} steps, "
         f"progressive 2 rounds x {p.round_steps} steps, consistency {p.consistency_steps} steps")
     done()
 
     done = stage(f"1/4 teacher ({p.teacher_steps} steps)")
     vals = max(p.teacher_steps // 2, 1)
-    teacher = train(teacher_recipe(data_root, device, [f"trainer.max_steps={p.teacher_steps}",
+    teacher = train(teacher_recipe(data_root, device, [*(overrides or []), f"trainer.max_steps={p.teacher_steps}",
                                                        f"trainer.val_every={vals}",
                                                        f"trainer.checkpoint_every={vals}"]),
                     out / "teacher", progress=progress)
@@ -197,7 +215,7 @@ def run_vocoder_demo(out: str | Path = "demo-vocoder-out", device: str = "cpu", 
     return report
 
 
-def vocoder_table(report: dict[str, Any], metrics: tuple[str, ...] = ("pesq", "stoi", "mrstft")) -> str:
+def vocoder_table(report: dict[str, Any], metrics: tuple[str, ...] = ("pesq", "stoi", "mrstft_distance")) -> str:
     """Plain-text table of every row (model, sampler, steps) and the Griffin-Lim row."""
     from ..audio.metrics import METRICS as REGISTRY
 
