@@ -9,7 +9,8 @@ import torch
 
 from wavediff.audio.data_transform import DataTransform
 from wavediff.train.config import load_recipe
-from wavediff.train.distill import distill, sample_student
+from wavediff.sampling import sample_model
+from wavediff.train.distill import distill
 from wavediff.train.module import load_module
 from wavediff.train.run import build_module, resolve_mel, train
 from wavediff.vocoder import Vocoder
@@ -85,8 +86,8 @@ def test_students_inherit_the_map_and_decode(teacher, tmp_path, method):
     student = load_module(distill(recipe, teacher, tmp_path / method, progress=False))
     assert student.data_transform == MAP
     labels = torch.tensor([1, 3])
-    audio, x0 = _decoded(student, lambda: sample_student(student, 2, 512, 2, class_label=labels,
-                                                         generator=torch.Generator().manual_seed(1)))
+    audio, x0 = _decoded(student, lambda: sample_model(student, 2, 512, steps=2, class_label=labels,
+                                                       generator=torch.Generator().manual_seed(1)))
     assert torch.allclose(audio, MAP.decode(x0), atol=1e-6)
 
 

@@ -1,7 +1,7 @@
 """Distillation end to end on tiny settings: a tiny teacher, then progressive distillation
 (rounds, exact mid-round resume), consistency distillation (exact resume with the EMA target)
 and consistency training from scratch; students load with ``load_module`` and sample with
-1, 2 and 4 steps."""
+1, 2 and 4 steps through ``wavediff.sampling``."""
 
 import json
 
@@ -11,10 +11,12 @@ import torch
 
 from fake_corpora import make_ljspeech
 from wavediff.diffusion import sample
+from wavediff.sampling import bind_denoiser, distilled_info, plan_sampling, sample_model
 from wavediff.train.config import RecipeError, load_recipe
-from wavediff.train.distill import bind_denoiser, distill, distilled_info, sample_student
+from wavediff.train.distill import distill
 from wavediff.train.module import load_module
 from wavediff.train.run import train
+from wavediff.vocoder import Vocoder, positional_noise
 
 from tiny_runs import NET, SMALL
 
@@ -54,8 +56,17 @@ def _assert_same_weights(a_path, b_path):
 
 def _samples_ok(module, steps=(1, 2, 4), **cond):
     for k in steps:
-        audio = sample_student(module, 2, 512, k, generator=torch.Generator().manual_seed(k), **cond)
+        audio = sample_model(module, 2, 512, steps=k, generator=torch.Generator().manual_seed(k), **cond)
         assert audio.shape == (2, 1, 512) and torch.isfinite(audio).all(), k
+
+
+def _vocodes_as_sampled(module, mel):
+    """The vocoder samples a distilled vocoder as ``sample_model`` does, from the same noise."""
+    length = mel.shape[-1] * module.net.hop
+    noise = torch.stack([positional_noise(0, b, 0, length) for b in range(mel.shape[0])]).unsqueeze(1)
+    expected = sample_model(module, mel.shape[0], length, mel=mel, noise=noise,
+                            generator=torch.Generator().manual_seed(0)).clamp(-1, 1)
+    assert torch.equal(Vocoder(module).vocode(mel)[0], expected)
 
 
 class _Crash(L.Callback):
@@ -100,6 +111,10 @@ def test_progressive_rounds_write_loadable_students(teacher, tmp_path):
                                                generator=torch.Generator().manual_seed(0)))
     plain = m2.generate(2, 512, class_label=labels, generator=torch.Generator().manual_seed(0))
     assert torch.equal(explicit, plain)
+    # a student samples as distilled: a sampler, grid or guidance of its own is refused
+    for option in ({"method": "ddpm"}, {"grid": "karras"}, {"guidance": 2.0}):
+        with pytest.raises(ValueError, match="samples with its own method and grid"):
+            plan_sampling(m2, **option)
 
 
 def test_progressive_resume_mid_round_matches_an_uninterrupted_run(teacher, tmp_path):
@@ -139,9 +154,15 @@ def test_consistency_distillation_resumes_exactly_and_samples(teacher, tmp_path)
     assert module.recipe.distill.sigma_max == 80.0
     _samples_ok(module, class_label=torch.tensor([1, 2]))
     # multistep sampling really uses the levels and the injected noise
-    one = sample_student(module, 2, 512, 1, class_label=torch.tensor([1, 2]), generator=torch.Generator().manual_seed(0))
-    two = sample_student(module, 2, 512, 2, class_label=torch.tensor([1, 2]), generator=torch.Generator().manual_seed(0))
+    labels = torch.tensor([1, 2])
+    one = sample_model(module, 2, 512, steps=1, class_label=labels, generator=torch.Generator().manual_seed(0))
+    two = sample_model(module, 2, 512, steps=2, class_label=labels, generator=torch.Generator().manual_seed(0))
     assert not torch.equal(one, two)
+    # the loaded student's own generate() samples it the same way: multistep consistency
+    assert torch.equal(module.generate(2, 512, steps=2, class_label=labels, generator=torch.Generator().manual_seed(0)),
+                       two)
+    plan = plan_sampling(module, steps=2)
+    assert (plan.kind, plan.method, plan.nfe, plan.sigmas[0]) == ("consistency", "consistency", 2, 80.0)
 
 
 def test_consistency_training_from_scratch_unconditional_with_mrstft(tmp_path):
@@ -172,11 +193,14 @@ def test_mel_vocoder_distills_with_the_paper_recipe(tmp_path):
     assert module.mel_config is not None and module.recipe.diffusion.parameterisation == "eps"
     mel = torch.randn(2, 80, 2)
     _samples_ok(module, mel=mel)
+    speech_mel = Vocoder(module).mel(0.1 * torch.randn(2, 2048, generator=torch.Generator().manual_seed(0)))
+    _vocodes_as_sampled(module, speech_mel)
     cd = load_recipe("ljspeech-vocoder-distill",
                      shrink + steps + ["distill.method=consistency_distillation", "distill.num_scales=4"])
     module = load_module(distill(cd, teacher, tmp_path / "cd", progress=False))
     assert 1.5 < module.recipe.distill.sigma_max < 1.7  # clipped to DiffWave's logsnr range
     _samples_ok(module, mel=mel)
+    _vocodes_as_sampled(module, speech_mel)  # multistep consistency sampling, not a DDIM pass
 
 
 def test_distill_refuses_bad_set_ups(teacher, tmp_path):
@@ -193,15 +217,21 @@ def test_distill_refuses_bad_set_ups(teacher, tmp_path):
         distill(distill_recipe(demo), teacher, tmp_path / "x", resume=teacher, progress=False)
 
 
-def test_spectral_consistency_distance_is_differentiable():
-    from wavediff.train.distill import _resolve_mrstft, mrstft_loss
+def test_every_consistency_distance_is_per_example_and_differentiable():
+    from wavediff.train.config import DistillConfig
+    from wavediff.train.consistency import consistency_distance
 
     gen = torch.Generator().manual_seed(0)
     ref = torch.randn(2, 1, 700, generator=gen)  # shorter than the largest FFT: zero padding
     est = (ref + 0.1 * torch.randn(2, 1, 700, generator=gen)).requires_grad_(True)
-    for distance in (mrstft_loss, _resolve_mrstft()):
-        value = distance(est, ref)
-        assert value.shape == (2,) and (value > 0).all()
+    for loss in ("l2", "pseudo_huber", "mrstft", "both"):
+        config = DistillConfig(method="consistency_training", loss=loss)
+        value = consistency_distance(est, ref, config)
+        assert value.shape == (2,) and (value > 0).all(), loss
         (grad,) = torch.autograd.grad(value.sum(), est)
-        assert torch.isfinite(grad).all() and grad.abs().sum() > 0
-        assert float(distance(ref, ref).abs().max()) < 1e-6
+        assert torch.isfinite(grad).all() and grad.abs().sum() > 0, loss
+        assert float(consistency_distance(ref, ref, config).abs().max()) < 1e-6, loss
+    both = DistillConfig(method="consistency_training", loss="both", mrstft_weight=0.5)
+    parts = [consistency_distance(est, ref, DistillConfig(method="consistency_training", loss=loss))
+             for loss in ("pseudo_huber", "mrstft")]
+    torch.testing.assert_close(consistency_distance(est, ref, both), parts[0] + 0.5 * parts[1])

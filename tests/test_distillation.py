@@ -8,16 +8,16 @@ import pytest
 import torch
 
 from exact_denoisers import GaussianMixture, gaussian
-from wavediff.diffusion import from_x0, get_schedule, sample, step_grid, to_x0_eps
+from wavediff.diffusion import Denoiser, from_x0, get_schedule, sample, step_grid, to_x0_eps
 from wavediff.diffusion.distillation import (
     consistency_coefficients,
+    consistency_fn,
     consistency_function,
     consistency_loss_weight,
     consistency_sample,
     consistency_sigmas,
     ddim_step,
     edm_denoiser,
-    halve_grid,
     ict_num_scales,
     karras_sigmas,
     pf_ode_step,
@@ -92,8 +92,8 @@ def test_a_perfect_student_samples_like_the_teacher_with_half_the_steps(teacher_
     with the plain sampler; a perfect student's K-step DDIM trajectory is the teacher's 2K-step one."""
     teacher_grid = step_grid(SCHED, teacher_steps, "uniform_t")
     student_grid = step_grid(SCHED, teacher_steps // 2, "uniform_t")
-    assert torch.equal(halve_grid(teacher_grid), student_grid)
     l_t, l_mid, l_next = progressive_positions(teacher_grid)
+    assert torch.equal(l_t, student_grid[:-1]) and math.isinf(float(l_next[-1]))  # the student's grid
 
     def perfect_student(x, logsnr):
         i = int(torch.nonzero(l_t == float(logsnr[0]))[0])
@@ -127,8 +127,8 @@ def test_progressive_rounds():
         progressive_rounds(48, 4)
     with pytest.raises(ValueError):
         progressive_rounds(4, 4)
-    with pytest.raises(ValueError):
-        halve_grid(step_grid(SCHED, 3))
+    with pytest.raises(ValueError, match="even number of steps"):
+        progressive_positions(step_grid(SCHED, 3))
     with pytest.raises(ValueError, match="logsnr_t < logsnr_mid"):
         progressive_target(MIX.denoise, torch.zeros(1, 1, 4, dtype=torch.float64), 1.0, 0.0, 2.0)
 
@@ -169,6 +169,26 @@ def test_a_diffusion_network_is_a_consistency_function_at_initialisation(param):
     x0_hat, _ = to_x0_eps(param, out, x_t, alpha, vp_sigma)
     F = lambda x_, s_: v_as_consistency_output(param, out, x_t, alpha, vp_sigma)  # noqa: E731
     torch.testing.assert_close(consistency_function(F, x_tilde, sigma, 0.0, 1.0), x0_hat)
+
+
+@pytest.mark.parametrize("param", ["eps", "x0", "v"])
+def test_consistency_fn_of_a_network_starts_as_its_denoiser(param):
+    """``consistency_fn`` feeds the network the VP input at logsnr = -2 log sigma with its
+    condition bound; with sigma_data = 1, sigma_min = 0 it is the network's own denoiser."""
+    gen = torch.Generator().manual_seed(4)
+    weight = torch.randn(6, 1, 16, generator=gen, dtype=torch.float64)
+
+    def net(x_t, logsnr, scale):  # any deterministic network of (x_t, logsnr) and a condition
+        return scale * torch.tanh(weight * x_t + logsnr.reshape(-1, 1, 1) / 10)
+
+    x_tilde = torch.randn(6, 1, 16, generator=gen, dtype=torch.float64)
+    sigma = torch.logspace(-2, 1.5, 6, dtype=torch.float64)
+    f = consistency_fn(net, param, 0.0, 1.0, {"scale": 0.7})
+    alpha = (1 / torch.sqrt(1 + sigma**2)).reshape(-1, 1, 1)
+    expected = Denoiser(net, param)(alpha * x_tilde, -2 * torch.log(sigma), scale=0.7)
+    torch.testing.assert_close(f(x_tilde, sigma), expected)
+    assert torch.equal(consistency_fn(net, param, 0.01, 1.0, {"scale": 0.7})(x_tilde, torch.full((6,), 0.01,
+                       dtype=torch.float64)), x_tilde)  # the boundary condition at sigma_min
 
 
 def _gauss_ode_solution(x, m, s, sigma_from, sigma_to):

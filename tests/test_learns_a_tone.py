@@ -86,7 +86,7 @@ def test_eps_models_clamp_x0_hat_to_the_range_of_audio(tmp_path):
 
 
 def test_bind_denoiser_passes_the_clamp():
-    from wavediff.train.distill import bind_denoiser
+    from wavediff.sampling import bind_denoiser
 
     net = build_denoiser("tiny", residual_layers=2, dilation_cycle=2)
     x, logsnr = torch.randn(2, 1, 64), torch.full((2,), -15.0)

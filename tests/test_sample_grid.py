@@ -65,6 +65,12 @@ def test_a_named_recipe_grid_only_at_its_own_step_count(tmp_path, seen_grids):
     assert seen_grids == [(None, "diffwave6"), (None, "diffwave6"), (2, "uniform_t")]
 
 
+def test_a_named_grid_refuses_another_step_count(tmp_path):
+    module = _module(tmp_path, "sample.method=ddpm")
+    with pytest.raises(ValueError, match="--grid diffwave6 has 6 steps"):
+        module.generate(2, 256, steps=4, grid="diffwave6", class_label=torch.tensor([0, 1]))
+
+
 def test_the_evaluation_reports_the_grid_it_sampled_on(tmp_path):
     from wavediff.eval.models import Run
 

@@ -22,14 +22,16 @@ network evaluations per clip for first-order samplers (twice that for Heun).
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any
 
 import torch
 
-from .diffusion import classifier_free_guidance, encode, sample
+from .diffusion import encode, sample
 from .diffusion.grids import named_grid_steps, step_grid
 from .diffusion.samplers import DEFAULT_GRID
 from .diffusion.schedules import alpha_sigma_from_logsnr
+from .sampling import bind_denoiser
 
 __all__ = ["MODES", "ODE_METHODS", "audio_to_audio", "sampler_settings", "strength_grid"]
 
@@ -101,14 +103,14 @@ def audio_to_audio(module: Any, audio: torch.Tensor, strength: float, *, steps: 
     if strength == 0.0:
         return audio.clone()
 
-    den = module.denoiser()
+    param = module.recipe.diffusion.parameterisation
+    bind = partial(bind_denoiser, module.ema.model, param, module.conditioning, clip_x0=module.x0_clip(param))
     if class_label is not None:
-        null = torch.full_like(class_label, module.net.null_class)
-        scale = s.guidance if guidance is None else guidance
-        fn = classifier_free_guidance(den, scale, {"class_label": class_label}, {"class_label": null})
-        unconditional = lambda x, l: den(x, l, class_label=null)  # noqa: E731 - what the encoder follows
+        fn = bind(class_label=class_label, guidance=s.guidance if guidance is None else guidance)
+        # what the encoder follows: the null class
+        unconditional = bind(class_label=torch.full_like(class_label, module.net.null_class))
     else:
-        fn = unconditional = den
+        fn = unconditional = bind()
     points = strength_grid(module.schedule, strength, steps, grid)
     x0 = module.data_transform.encode(audio)
     with torch.inference_mode():

@@ -5,7 +5,9 @@
 >>> audio, sr = voc.vocode(mel, steps=4)                      # mel (n_mels, F) or (B, n_mels, F)
 
 The checkpoint's ``MelConfig`` decides everything: a mel whose shape, range or declared config
-does not match is refused with a message saying what differs.
+does not match is refused with a message saying what differs. The sampler, steps and grid are
+chosen by ``wavediff.sampling.plan_sampling`` (with the checkpoint's tuned grids); a distilled
+vocoder vocodes as distilled (DDIM on its grid, or multistep consistency sampling).
 
 Long inputs are vocoded in chunks. Every chunk is extended on both sides by enough context
 frames that nothing outside it can reach its core: after ``nfe`` network evaluations an
@@ -35,9 +37,7 @@ from torch import nn
 
 from .audio.io import READ_FORMATS, load_audio
 from .audio.mel import LogMel, MelConfig, MelConfigMismatch, check_mel, convert_log_mel
-from .diffusion import Denoiser, sample
-from .diffusion import nfe as count_nfe
-from .diffusion.grids import named_grid_steps, step_grid
+from .sampling import load_model, plan_sampling, sample_x0
 
 MEL_FILE_SUFFIXES = (".npy", ".pt")
 NOISE_BLOCK = 4096
@@ -123,6 +123,15 @@ class _NetworkInDtype:
             return self.net(x_t, logsnr, **cond)
         return self.net(x_t.to(dtype), logsnr.float(), **cond).to(x_t.dtype)
 
+    def condition(self, **inputs: Any) -> Any:
+        """The network's own precomputed conditioning (``net.condition``)."""
+        return self.net.condition(**inputs)
+
+    @property
+    def null_class(self) -> int | None:
+        """The network's null class (``None``: a vocoder has no classes)."""
+        return self.net.null_class
+
 
 class Vocoder(nn.Module):
     """A mel-conditioned wavediff model ready to vocode, as an ``nn.Module``.
@@ -160,9 +169,7 @@ class Vocoder(nn.Module):
     def from_checkpoint(cls, path: str | Path, device: str | torch.device = "cpu", ema: bool = True,
                         dtype: torch.dtype | None = None) -> "Vocoder":
         """Load a vocoder checkpoint; ``dtype`` (e.g. ``torch.bfloat16``) casts the network."""
-        from .train.module import load_module
-
-        voc = cls(load_module(path, map_location=device), ema=ema)
+        voc = cls(load_model(path, device), ema=ema)
         return voc.to(dtype=dtype) if dtype is not None else voc
 
     @property
@@ -178,10 +185,6 @@ class Vocoder(nn.Module):
                 **kwargs: Any) -> torch.Tensor:
         """``vocode(mel, steps, method, **kwargs)``'s waveform (B, 1, F * hop), float32."""
         return self.vocode(mel, steps, method, **kwargs)[0]
-
-    def _denoiser(self) -> Denoiser:
-        param = self.module.recipe.diffusion.parameterisation
-        return Denoiser(_NetworkInDtype(self.net), param, clip_x0=self.module.x0_clip(param))
 
     # -- features -------------------------------------------------------------------------
     def mel(self, audio: torch.Tensor) -> torch.Tensor:
@@ -238,18 +241,6 @@ class Vocoder(nn.Module):
         reach = nfe * (self.net.receptive_field - 1) // 2
         return math.ceil(reach / self.hop) + 2  # + the mel upsampler's own context
 
-    def _grid_kwargs(self, method: str, steps: int | None, grid: str | None,
-                     logsnr_grid: list[float] | None) -> dict[str, Any]:
-        key = f"{method}:{steps}"
-        if logsnr_grid is None and grid is None and key in self.tuned_grids:
-            return {"steps": None, "logsnr_grid": self.tuned_grids[key]}
-        if grid == "tuned":
-            if key not in self.tuned_grids:
-                raise ValueError(f"no tuned grid for {key} in this checkpoint; run `wavediff tune-schedule` "
-                                 f"(tuned grids present: {sorted(self.tuned_grids) or 'none'})")
-            return {"steps": None, "logsnr_grid": self.tuned_grids[key]}
-        return {"steps": steps if logsnr_grid is None else None, "grid": grid, "logsnr_grid": logsnr_grid}
-
     @torch.inference_mode()
     def vocode(self, mel: torch.Tensor | np.ndarray, steps: int | None = None, method: str | None = None, *,
                grid: str | None = None, logsnr_grid: list[float] | None = None, seed: int = 0,
@@ -263,19 +254,11 @@ class Vocoder(nn.Module):
         largest chunks whose passes fit that length (at least twice the context, so that
         chunking never more than doubles the work). ``chunk_frames >= F`` is one pass.
         ``overlap_frames`` defaults to the exact context ``context_frames(nfe)``."""
-        s = self.module.recipe.sample
-        asked, method = method, method or s.method
-        if grid is None and logsnr_grid is None and f"{method}:{steps}" not in self.tuned_grids:
-            grid = s.grid_for(asked, steps)  # the recipe's grid goes with the recipe's sampler
-        if steps is None and logsnr_grid is None and named_grid_steps(grid) is None:
-            steps = s.steps
-        kwargs = self._grid_kwargs(method, steps, grid, logsnr_grid)
+        plan = plan_sampling(self.module, steps=steps, method=method, grid=grid, logsnr_grid=logsnr_grid,
+                             tuned_grids=self.tuned_grids)
         mel = self.prepare_mel(mel, convention=mel_convention).to(self.device)
         batch, frames = mel.shape[0], mel.shape[-1]
-        n_steps = step_grid(self.module.schedule, kwargs.get("steps"), kwargs.get("grid") or "uniform_t",
-                            logsnr_grid=kwargs.get("logsnr_grid")).numel() - 1
-        evals = count_nfe(method, n_steps)
-        context = self.context_frames(evals) if overlap_frames is None else overlap_frames
+        context = self.context_frames(plan.nfe) if overlap_frames is None else overlap_frames
         if chunk_frames is None:
             chunk_frames = self.auto_chunk_frames(frames, context)
         if chunk_frames >= frames:
@@ -284,17 +267,16 @@ class Vocoder(nn.Module):
             spans = [(c, min(c + chunk_frames, frames)) for c in range(0, frames, chunk_frames)]
         # written chunk by chunk: the only full-length buffer of the run
         out = torch.empty(batch, 1, frames * self.hop, device=self.device)
-        den = self._denoiser()
+        net = _NetworkInDtype(self.net)
         gen = torch.Generator().manual_seed(seed)  # per-step noise of stochastic samplers
         for i, (c0, c1) in enumerate(spans):
             w0, w1 = (max(c0 - context, 0), min(c1 + context, frames)) if len(spans) > 1 else (c0, c1)
-            cond = self.net.condition(mel=mel[..., w0:w1])  # once per chunk, reused at every step
-            x_init = torch.stack([positional_noise(seed, b, w0 * self.hop, w1 * self.hop, self.device)
-                                  for b in range(batch)]).unsqueeze(1)
-            audio = sample(lambda x, l: den(x, l, cond=cond), x_init.shape, self.module.schedule,
-                           method=method, x_init=x_init, generator=gen, **kwargs)
-            out[..., c0 * self.hop: c1 * self.hop] = audio[..., (c0 - w0) * self.hop: (c1 - w0) * self.hop]
-            del cond, x_init, audio  # free this chunk's buffers before the next one is built
+            noise = torch.stack([positional_noise(seed, b, w0 * self.hop, w1 * self.hop, self.device)
+                                 for b in range(batch)]).unsqueeze(1)
+            # the chunk's mel is upsampled once and reused at every step
+            x0 = sample_x0(self.module, plan, noise.shape, net=net, mel=mel[..., w0:w1], generator=gen, noise=noise)
+            out[..., c0 * self.hop: c1 * self.hop] = x0[..., (c0 - w0) * self.hop: (c1 - w0) * self.hop]
+            del noise, x0  # free this chunk's buffers before the next one is built
             if progress is not None:
                 progress(i + 1, len(spans))
         # x_0 -> audio once over the whole output: the de-emphasis filter runs across chunk seams

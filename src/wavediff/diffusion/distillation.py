@@ -35,7 +35,7 @@ to the trajectory's end at ``sigma_min``. It is parameterised so that the bounda
 With ``sigma_data = 1`` and ``sigma_min -> 0`` these are the coefficients of the
 v-parameterisation (``x0_hat = x_tilde / (1 + s^2) - s / sqrt(1 + s^2) v_hat``), so ``F = -v_hat``
 of a diffusion network makes the consistency function start out as that network's denoiser
-(``v_as_consistency_output``).
+(``v_as_consistency_output``); ``consistency_fn`` builds that function from a network.
 
 Noise levels: ``karras_sigmas`` (rho spacing, ascending), the improved-training curriculum
 ``ict_num_scales`` (the number of levels doubles from ``s0`` to ``s1`` over training),
@@ -48,7 +48,7 @@ ODE (consistency distillation); ``consistency_sample`` is the one-step / multist
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -176,19 +176,12 @@ def progressive_rounds(teacher_steps: int, target_steps: int) -> list[int]:
     return rounds
 
 
-def halve_grid(grid: Tensor) -> Tensor:
-    """The student grid of a teacher grid: every other point, ``(N + 1,) -> (N / 2 + 1,)``
-    (``+inf`` kept at the end). ``N`` must be even."""
-    grid = torch.as_tensor(grid, dtype=torch.float64)
-    steps = grid.numel() - 1
-    if steps < 2 or steps % 2:
-        raise ValueError(f"a grid of {steps} steps cannot be halved")
-    return grid[::2].clone()
-
-
 def progressive_positions(teacher_grid: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """For a teacher grid of ``N + 1`` logsnr values (ascending, last ``+inf``), the ``N / 2``
-    student positions ``(logsnr_t, logsnr_mid, logsnr_next)``, each a float64 tensor (N/2,)."""
+    student positions ``(logsnr_t, logsnr_mid, logsnr_next)``, each a float64 tensor (N/2,).
+
+    This is the one way a grid is halved: ``logsnr_t`` (every other teacher point) is the
+    student's grid, its finite points, and ``logsnr_next[-1]`` its clean end."""
     g = torch.as_tensor(teacher_grid, dtype=torch.float64)
     if (g.numel() - 1) % 2 or g.numel() < 3:
         raise ValueError(f"the teacher grid needs an even number of steps, got {g.numel() - 1}")
@@ -230,6 +223,29 @@ def v_as_consistency_output(parameterisation: str, out: Tensor, x_t: Tensor, alp
     boundary condition. ``alpha``, ``sigma`` broadcast against ``x_t`` (VP coefficients)."""
     x0_hat, eps_hat = to_x0_eps(parameterisation, out, x_t, alpha, sigma)
     return -target("v", x0_hat, eps_hat, alpha, sigma)
+
+
+def consistency_fn(net: Callable[..., Tensor], parameterisation: str, sigma_min: float, sigma_data: float,
+                   cond: dict[str, Any] | None = None) -> ConsistencyFn:
+    """The consistency function ``f(x_tilde, sigma) = c_skip x_tilde + c_out F(x_tilde, sigma)`` of a
+    diffusion network, in the EDM view (``x_tilde = x_t / alpha``, ``sigma = exp(-logsnr / 2)``).
+
+    ``F = -v_hat``: the network sees ``x_t = x_tilde / sqrt(1 + sigma^2)`` at
+    ``logsnr = -2 log sigma`` (as ``net(x_t, logsnr, **cond)``) and its output (in
+    ``parameterisation``) is converted to ``v``. With ``sigma_data = 1`` the function starts
+    out as the network's own denoiser (up to the ``sigma_min`` shift). Shapes: ``x_tilde``
+    (B, C, T), ``sigma`` (B,)."""
+    cond = cond or {}
+
+    def F(x: Tensor, sigma: Tensor) -> Tensor:
+        s64 = sigma.double()
+        alpha = torch.rsqrt(1.0 + s64 * s64)
+        a, s = expand_like(alpha, x), expand_like(s64 * alpha, x)
+        x_t = a * x
+        out = net(x_t, logsnr_from_sigma(s64).to(x.dtype), **cond)
+        return v_as_consistency_output(parameterisation, out, x_t, a, s)
+
+    return lambda x, sigma: consistency_function(F, x, sigma, sigma_min, sigma_data)
 
 
 def karras_sigmas(num: int, sigma_min: float, sigma_max: float, rho: float = 7.0) -> Tensor:

@@ -1,5 +1,5 @@
 """Models under evaluation: plain checkpoints and distilled students, each sampled the way
-it is meant to be sampled, from the same starting noise.
+it is meant to be sampled (``wavediff.sampling``), from the same starting noise.
 
 A *model* is what the user names on the command line: a checkpoint file, a ``wavediff
 train`` run folder (``checkpoints/last.ckpt``) or a ``wavediff distill`` folder
@@ -17,12 +17,10 @@ import torch
 from torch import Tensor
 
 from ..checkpoint_io import is_export
-from ..diffusion import nfe as count_nfe
-from ..diffusion.distillation import sigma_range
 from ..diffusion.grids import grid_names, named_grid_steps
-from ..diffusion.samplers import SAMPLERS, default_grid
-from ..train.distill import distilled_info, sample_student
-from ..train.module import DiffusionModule, load_module
+from ..diffusion.samplers import SAMPLERS
+from ..sampling import SamplingPlan, distilled_info, load_model, model_kind, plan_sampling, sample_model
+from ..train.module import DiffusionModule
 
 
 @dataclass
@@ -46,19 +44,11 @@ class ModelSpec:
     def module(self, steps: int = 0, device: str | torch.device = "cpu") -> DiffusionModule:
         path = self.checkpoint(steps)
         if path not in self._modules:
-            self._modules[path] = load_module(path, map_location=device)
+            self._modules[path] = load_model(path, device)
         return self._modules[path]
 
     def any_module(self, device: str | torch.device = "cpu") -> DiffusionModule:
         return self.module(next(iter(self.checkpoints)), device)
-
-
-def _kind(method: str) -> str:
-    if method == "progressive":
-        return "progressive"
-    if method.startswith("consistency"):
-        return "consistency"
-    raise ValueError(f"unknown distillation method {method!r}")
 
 
 def resolve_model(path: str | Path, name: str | None = None) -> ModelSpec:
@@ -72,7 +62,7 @@ def resolve_model(path: str | Path, name: str | None = None) -> ModelSpec:
             stages = [s for s in info.get("stages", []) if Path(s.get("checkpoint", "")).is_file()]
             if not stages:
                 raise FileNotFoundError(f"{summary} names no existing checkpoint: is the distillation finished?")
-            kind = _kind(method)
+            kind = model_kind(method)
             if kind == "progressive":
                 ckpts = {int(s["steps"]): Path(s["checkpoint"]) for s in stages}
             else:
@@ -92,7 +82,7 @@ def resolve_model(path: str | Path, name: str | None = None) -> ModelSpec:
         if not spec.name:
             spec.name = spec.any_module().recipe.name or path.stem
         return spec
-    kind = _kind(info["method"])
+    kind = model_kind(info["method"])
     steps = int(info.get("steps") or 0) if kind == "progressive" else 0
     return ModelSpec(name or info["method"], kind, {steps: path}, str(path))
 
@@ -116,50 +106,45 @@ class Run:
         """The grid asked for with ``sampler:grid``; ``None``: the recipe's or the default."""
         return split_method(self.method)[1]
 
+    def plan(self, device: str | torch.device = "cpu") -> SamplingPlan:
+        """How this row samples its model (``wavediff.sampling.plan_sampling``)."""
+        module = self.model.module(self.steps, device)
+        if self.model.kind == "plain":
+            return plan_sampling(module, steps=self.steps, method=self.sampler, grid=self.grid)
+        return plan_sampling(module, steps=self.steps)
+
     @property
     def nfe(self) -> int:
-        """Network evaluations per clip: a guided class-conditional model evaluates the
-        conditional and the unconditional branch at every step (its students have the
-        guidance distilled in: one evaluation per step)."""
+        """Network evaluations per clip (``SamplingPlan.nfe``): a guided class-conditional
+        model evaluates both branches at every step; students have the guidance distilled in."""
         if self.model.kind != "plain":
-            return self.steps
-        module = self.model.any_module()
-        guided = module.conditioning == "class" and module.recipe.sample.guidance not in (0.0, 1.0)
-        return count_nfe(self.sampler, self.steps) * (2 if guided else 1)
+            return self.steps  # known without loading the student (nor caching it on a device)
+        return self.plan().nfe
 
     def settings(self, device: str | torch.device = "cpu") -> dict[str, Any]:
-        module = self.model.module(self.steps, device)
-        s = module.recipe.sample
+        plan = self.plan(device)
         out: dict[str, Any] = {"checkpoint": str(self.model.checkpoint(self.steps)), "sampler": self.sampler,
                                "steps": self.steps}
-        if self.model.kind == "plain":
-            out["grid"] = self.grid or s.grid_for(self.sampler, self.steps) or default_grid(self.sampler, module.schedule)
-            if module.conditioning == "class":
-                out["guidance"] = s.guidance
-        elif self.model.kind == "progressive":
-            out["grid"] = "uniform_t (the distilled grid)"
+        if plan.kind == "plain":
+            out["grid"] = plan.grid
+            if plan.guidance is not None:
+                out["guidance"] = plan.guidance
+        elif plan.kind == "progressive":
+            out["grid"] = f"{plan.grid} (the distilled grid)"
         else:
-            d = module.recipe.distill
             out["sampler"] = "multistep consistency"
-            out["distill_method"] = d.method
+            out["distill_method"] = self.model.module(self.steps, device).recipe.distill.method
         return out
 
     def generate(self, num: int, length: int, noise: Tensor, *, labels: Tensor | None = None,
                  mel: Tensor | None = None, seed: int = 0, device: str | torch.device = "cpu") -> Tensor:
-        """(num, 1, length) audio from the VP-scale starting noise ``noise`` (num, 1, length);
-        consistency students start from ``sigma_max * noise`` (their EDM scale)."""
+        """(num, 1, length) audio from the standard normal starting noise ``noise``
+        (num, 1, length), the same for every row (``sampling.sample_x0`` scales it for
+        consistency models)."""
         module = self.model.module(self.steps, device)
         gen = torch.Generator().manual_seed(seed)
-        noise = noise.to(module.device)
-        if self.model.kind == "plain":
-            grid = {"grid": self.grid} if self.grid else {}
-            return module.generate(num, length, steps=self.steps, method=self.sampler, class_label=labels,
-                                   mel=mel, generator=gen, x_init=noise, **grid)
-        if self.model.kind == "consistency":
-            d = module.recipe.distill
-            noise = noise * sigma_range(module.schedule, d.sigma_min, d.sigma_max)[1]
-        return sample_student(module, num, length, self.steps, class_label=labels, mel=mel, generator=gen,
-                              x_init=noise)
+        return sample_model(module, num, length, self.plan(device), class_label=labels, mel=mel, generator=gen,
+                            noise=noise.to(module.device))
 
 
 def split_method(spec: str) -> tuple[str, str | None]:

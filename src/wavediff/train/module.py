@@ -17,20 +17,18 @@ from ..audio.data_transform import DataTransform
 from ..checkpoint_io import CheckpointError, load_checkpoint
 from ..audio.mel import LogMel, MelConfig
 from ..diffusion import (
-    NAMED_GRIDS,
     Denoiser,
     bin_by_logsnr,
     bin_labels,
-    classifier_free_guidance,
     diffusion_loss,
     logsnr_bin_edges,
-    sample,
     schedule_from_config,
     weighting_from_config,
 )
 from ..diffusion.parameterisation import eps_mse_factor, expand_like, target
 from ..diffusion.schedules import alpha_sigma_from_logsnr
 from ..nn import build_network
+from ..sampling import sample_model
 from .config import Recipe, recipe_from_dict
 from .ema import EMA
 
@@ -122,17 +120,21 @@ class DiffusionModule(L.LightningModule):
         auxiliary = getattr(self.net, "auxiliary_loss", None)
         prior_loss = auxiliary(x0, cond["mel"]) if auxiliary is not None and "mel" in cond else None
         if prior_loss is not None:
+            self.log("train/prior_loss", prior_loss, prog_bar=True, batch_size=batch["audio"].shape[0])
             loss = loss + prior_loss
+        return self._finish_step(loss, batch["audio"].shape[0])
+
+    def _finish_step(self, loss: torch.Tensor, batch_size: int) -> torch.Tensor | None:
+        """The end of every training step (distillation's too): a loss that is not finite on
+        some rank is skipped or stops the run (``trainer.nan_policy``); a finite one is logged
+        with the learning rate and returned."""
         finite = torch.isfinite(loss.detach()).float()
         if self.trainer.world_size > 1:
             finite = self.trainer.strategy.reduce(finite, reduce_op="min")
         if not bool(finite):
             return self._non_finite(loss)
-        bs = batch["audio"].shape[0]
-        self.log("train/loss", out.loss, prog_bar=True, batch_size=bs)
-        if prior_loss is not None:
-            self.log("train/prior_loss", prior_loss, prog_bar=True, batch_size=bs)
-        self.log("train/lr", self.optimizers().param_groups[0]["lr"], batch_size=bs)
+        self.log("train/loss", loss, prog_bar=True, batch_size=batch_size)
+        self.log("train/lr", self.optimizers().param_groups[0]["lr"], batch_size=batch_size)
         return loss
 
     def _non_finite(self, loss: torch.Tensor) -> None:
@@ -225,33 +227,19 @@ class DiffusionModule(L.LightningModule):
         the end. x0 and v outputs are bounded by the network's own output."""
         return self.data_transform.x0_bound if parameterisation == "eps" else None
 
-    @torch.inference_mode()
     def generate(self, num: int, length: int, *, steps: int | None = None, method: str | None = None,
+                 grid: str | None = None, logsnr_grid: list[float] | None = None, sigmas: list[float] | None = None,
                  class_label: torch.Tensor | None = None, guidance: float | None = None,
                  mel: torch.Tensor | None = None, generator: torch.Generator | None = None,
-                 ema: bool = True, **sample_kwargs: Any) -> torch.Tensor:
-        """Sample ``num`` clips of ``length`` samples of audio (B, 1, T), decoded from the
-        diffusion's ``x_0`` (``data_transform``); with ``mel`` (B, n_mels, F) the length is
-        ``F * hop``; with ``class_label`` (B,) guidance applies."""
-        s = self.recipe.sample
-        den = self.denoiser(ema)
-        if mel is not None:
-            cond = self.ema.model.condition(mel=mel) if ema else self.net.condition(mel=mel)
-            fn = lambda x, l: den(x, l, cond=cond)  # conditioning computed once for all steps
-        elif class_label is not None:
-            null = torch.full_like(class_label, self.net.null_class)
-            fn = classifier_free_guidance(den, s.guidance if guidance is None else guidance,
-                                          {"class_label": class_label}, {"class_label": null})
-        else:
-            fn = den
-        if sample_kwargs.get("grid") is None and sample_kwargs.get("logsnr_grid") is None:
-            sample_kwargs["grid"] = s.grid_for(method, steps)
-        steps = steps or s.steps
-        if sample_kwargs.get("grid") in NAMED_GRIDS:
-            steps = None  # a named grid fixes its own step count
-        x0 = sample(fn, (num, 1, length), self.schedule, steps, method or s.method,
-                    generator=generator, device=self.device, **sample_kwargs)
-        return self.data_transform.decode(x0)
+                 noise: torch.Tensor | None = None, ema: bool = True) -> torch.Tensor:
+        """``num`` clips of ``length`` samples of audio (num, 1, length), sampled the way this
+        model is meant to be (``wavediff.sampling``: a plain model with any sampler and grid,
+        a distilled student as distilled) and decoded from the diffusion's ``x_0``. With
+        ``mel`` (num, n_mels, F) the length is ``F * hop``; ``class_label`` (num,) for class
+        models (``guidance``: default the recipe's)."""
+        return sample_model(self, num, length, steps=steps, method=method, grid=grid, logsnr_grid=logsnr_grid,
+                            sigmas=sigmas, guidance=guidance, class_label=class_label, mel=mel, generator=generator,
+                            noise=noise, ema=ema)
 
     def log_mel(self, audio: torch.Tensor) -> torch.Tensor:
         if self.mel_config is None:

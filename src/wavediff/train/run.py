@@ -12,10 +12,8 @@ Output folder layout::
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,10 +26,10 @@ from ..audio.mel import MelConfig, nominal_range
 from ..data.datasets import ClipDataset, ClipStore, SegmentDataset, StepSampler, check_items, collate_clips
 from ..checkpoint_io import load_checkpoint
 from ..nn import PRESETS, SpectralConfig, build_denoiser
-from .callbacks import AtomicCheckpointIO, SampleWriter, Throughput, step_checkpoint
 from .config import Recipe, RecipeError, write_text_atomic
 from .module import DiffusionModule
 from .run_folder import check_fresh_or_resumed, run_folder_lock
+from .trainer import fit, make_trainer
 
 
 def resolve_mel(recipe: Recipe) -> MelConfig | None:
@@ -120,15 +118,6 @@ class WaveDataModule(L.LightningDataModule):
     def val_dataloader(self) -> DataLoader:
         max_samples = 4 * self.recipe.data.segment_samples
         return DataLoader(ClipDataset(self.data.valid, max_samples), batch_size=1, collate_fn=collate_clips)
-
-
-def _logger(out: Path):
-    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
-
-    # a new version_N per (resumed) run: earlier logs are kept
-    if importlib.util.find_spec("tensorboard") is not None:
-        return TensorBoardLogger(out, name="logs")
-    return CSVLogger(out, name="logs")
 
 
 def describe_network(preset: str, net: Any, sample_rate: int) -> str:
@@ -233,26 +222,9 @@ def _train_locked(recipe: Recipe, out: Path, resume: Path | None, resume_ckpt: d
     recipe.save(out / "recipe.yaml")
     write_text_atomic(out / "split.json", json.dumps(data.split, indent=1))
 
-    t = recipe.trainer
-    ckpt = step_checkpoint(out / "checkpoints", t.checkpoint_every)
-    throughput = Throughput()
-    callbacks: list[L.Callback] = [ckpt, throughput, SampleWriter(out / "samples", num=min(4, recipe.data.valid_clips))]
-    callbacks += list(extra_callbacks or [])
-    if progress:
-        callbacks.append(L.pytorch.callbacks.TQDMProgressBar(refresh_rate=max(1, min(t.log_every, 10))))
-    trainer = L.Trainer(
-        max_steps=t.max_steps, accelerator=t.accelerator, devices=t.devices, num_nodes=t.num_nodes,
-        strategy=t.strategy, precision=t.precision, val_check_interval=t.val_every, check_val_every_n_epoch=None,
-        log_every_n_steps=t.log_every, gradient_clip_val=recipe.optim.grad_clip or None, callbacks=callbacks,
-        logger=_logger(out), default_root_dir=out, use_distributed_sampler=False, deterministic=t.deterministic,
-        plugins=[AtomicCheckpointIO()], enable_progress_bar=progress, num_sanity_val_steps=0,
-        enable_model_summary=False)
+    trainer, ckpt, throughput = make_trainer(recipe, out, progress, extra_callbacks)
     start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before the epoch ended.*")
-        warnings.filterwarnings("ignore", message=".*fault-tolerant.*")
-        trainer.fit(module, datamodule=WaveDataModule(recipe, data), ckpt_path=str(resume) if resume else None)
+    fit(trainer, module, WaveDataModule(recipe, data), resume)
     elapsed = time.perf_counter() - start
     last = Path(ckpt.last_model_path) if ckpt.last_model_path else out / "checkpoints" / "last.ckpt"
     if trainer.is_global_zero:

@@ -1,0 +1,7 @@
+"""``python -m wavediff.cli``: the ``wavediff`` command."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
