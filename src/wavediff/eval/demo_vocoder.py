@@ -3,7 +3,7 @@
 1. speak a corpus with espeak-ng (16 kHz; several voices, rates and pitches; two voices and
    eight sentences held out: the valid split is unseen speakers saying unseen text);
 2. train the ``demo-vocoder`` recipe (the spectral network with its learned prior);
-3. distil it: progressive distillation 8 -> 4 -> 2 DDIM steps, and consistency distillation;
+3. distil it: progressive distillation 8 -> 4 -> 2 -> 1 DDIM steps, and consistency distillation;
 4. vocode the held-out clips from their mels with teacher and students at 1, 2 and 6 steps
    and score them against the originals (PESQ-WB, STOI, MR-STFT, mel L1) next to
    Griffin-Lim on the same mels;
@@ -35,12 +35,13 @@ METRICS = ("pesq", "stoi", "mrstft_distance", "mel_l1")
 # teacher DDIM steps besides the student, a consistency step a Heun step and the EMA target.
 STAGE_COST = {"teacher": 1.0, "progressive": 1.8, "consistency": 2.6}
 STAGE_SHARE = {"teacher": 0.6, "progressive": 0.25, "consistency": 0.15}
+ROUNDS = 3  # progressive distillation 8 -> 4 -> 2 -> 1
 
 
 @dataclass
 class VocoderDemoPlan:
     teacher_steps: int
-    round_steps: int  # per progressive round (two rounds: 8 -> 4 -> 2)
+    round_steps: int  # per progressive round (three rounds: 8 -> 4 -> 2 -> 1)
     consistency_steps: int
     seconds_per_step: float
 
@@ -51,7 +52,7 @@ def plan(minutes: float, seconds_per_step: float) -> VocoderDemoPlan:
     clamp = lambda v, lo, hi: int(min(max(v, lo), hi))  # noqa: E731
     return VocoderDemoPlan(
         clamp(budget * STAGE_SHARE["teacher"] / (seconds_per_step * STAGE_COST["teacher"]), 20, 50000),
-        clamp(budget * STAGE_SHARE["progressive"] / 2 / (seconds_per_step * STAGE_COST["progressive"]), 10, 10000),
+        clamp(budget * STAGE_SHARE["progressive"] / ROUNDS / (seconds_per_step * STAGE_COST["progressive"]), 10, 10000),
         clamp(budget * STAGE_SHARE["consistency"] / (seconds_per_step * STAGE_COST["consistency"]), 10, 10000),
         seconds_per_step)
 
@@ -176,7 +177,7 @@ def run_vocoder_demo(out: str | Path = "demo-vocoder-out", device: str = "cpu", 
     p = plan(minutes, time_teacher_step(data_root, device, overrides))
     say(describe_teacher(data_root, device, overrides))
     say(f"{p.seconds_per_step * 1000:.0f} ms per teacher step here: teacher {p.teacher_steps} steps, "
-        f"progressive 2 rounds x {p.round_steps} steps, consistency {p.consistency_steps} steps")
+        f"progressive {ROUNDS} rounds x {p.round_steps} steps, consistency {p.consistency_steps} steps")
     done()
 
     done = stage(f"1/4 teacher ({p.teacher_steps} steps)")
@@ -189,7 +190,7 @@ def run_vocoder_demo(out: str | Path = "demo-vocoder-out", device: str = "cpu", 
 
     stage_steps = [f"trainer.val_every={p.round_steps}", f"trainer.checkpoint_every={p.round_steps}",
                    f"trainer.max_steps={p.round_steps}"]
-    done = stage(f"2/4 progressive distillation 8 -> 4 -> 2 ({p.round_steps} steps per round)")
+    done = stage(f"2/4 progressive distillation 8 -> 4 -> 2 -> 1 ({p.round_steps} steps per round)")
     distill(distill_recipe(data_root, device, stage_steps), teacher, out / "progressive", progress=progress)
     done()
 
