@@ -58,7 +58,8 @@ def test_the_speech_vocoder_learns_voiced_harmonics(one_thread):
     from wavediff.train.run import build_module, resolve_mel
 
     recipe = load_recipe("demo-vocoder", [
-        "model.overrides={channels: 32, blocks: 2, kernel_size: 3, expansion: 2, embedding_dim: 16, mlp_dim: 32, "
+        "model.overrides={prior: learned, projection_iterations: 16, channels: 32, blocks: 2, kernel_size: 3, "
+        "expansion: 2, embedding_dim: 16, mlp_dim: 32, "
         "magnitude_channels: 64, magnitude_blocks: 2}"])
     torch.manual_seed(0)
     module = build_module(recipe, SR, resolve_mel(recipe), None, None)

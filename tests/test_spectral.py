@@ -36,6 +36,10 @@ def _randomise_head(net: SpectralDenoiser) -> SpectralDenoiser:
         net.output_proj.bias.normal_(0, 0.02)
         for block in net.blocks:
             block.down.weight.normal_(0, 0.02)
+        if net.magnitude is not None:  # the learned prior's head too
+            net.magnitude.output_proj.weight.normal_(0, 0.02)
+            for block in net.magnitude.blocks:
+                block.down.weight.normal_(0, 0.02)
     return net
 
 
@@ -185,7 +189,8 @@ def test_the_speech_vocoder_recipe_vocodes_in_exact_chunks(method, one_thread):
     from wavediff.vocoder import Vocoder
 
     recipe = load_recipe("demo-vocoder", [
-        "model.overrides={channels: 16, blocks: 1, kernel_size: 3, expansion: 1, embedding_dim: 16, mlp_dim: 16}"])
+        "model.overrides={prior: learned, projection_iterations: 4, magnitude_channels: 16, magnitude_blocks: 1, "
+        "channels: 16, blocks: 1, kernel_size: 3, expansion: 1, embedding_dim: 16, mlp_dim: 16}"])
     module = build_module(recipe, 16000, resolve_mel(recipe), None, None)
     assert isinstance(module.net, SpectralDenoiser) and module.net.config.data_scale == 3.0
     _randomise_head(module.ema.model)
