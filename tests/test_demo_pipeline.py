@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from wavediff.cli import main
-from wavediff.eval.demo import STAGE_COST, plan, summary_table
+from wavediff.eval.demo import STAGE_COST, SUMMARY_METRICS, best_by_steps, plan, summary_table
 from wavediff.train.config import load_recipe
 
 
@@ -65,6 +65,39 @@ def test_the_budget_is_shared_between_the_stages():
     assert p.teacher_steps > 2 * p.round_steps
     tiny = plan(0.01, 0.2)  # floors keep every stage meaningful
     assert (tiny.teacher_steps, tiny.round_steps, tiny.consistency_steps) == (20, 10, 10)
+
+
+def _row(model, method, steps, **metrics):
+    return {"model": model, "method": method, "steps": steps, "metrics": metrics}
+
+
+def test_the_summary_picks_the_best_value_in_each_metrics_direction():
+    """fd_mel: the smallest of a model's samplers; coverage and class_consistency: the
+    largest; each table says which way is better and the real-vs-real floor where known."""
+    report = {"rows": [
+        _row("teacher", "ddim", 4, fd_mel=200.0, coverage=0.25, class_consistency=0.5, mrstft_to_teacher=1.2),
+        _row("teacher", "ddpm", 4, fd_mel=120.0, coverage=0.125, class_consistency=0.25, mrstft_to_teacher=1.5),
+        _row("teacher", "ddim", 16, fd_mel=150.0, coverage=0.5, class_consistency=float("nan")),
+        _row("consistency", "consistency", 4, fd_mel=250.0, coverage=0.375, class_consistency=0.75),
+    ], "baseline": {"fd_mel": 40.8, "coverage": 0.8125}}
+    assert best_by_steps(report, "fd_mel") == {4: {"teacher": 120.0, "consistency": 250.0}, 16: {"teacher": 150.0}}
+    assert best_by_steps(report, "coverage") == {4: {"teacher": 0.25, "consistency": 0.375}, 16: {"teacher": 0.5}}
+    assert best_by_steps(report, "class_consistency") == {4: {"teacher": 0.5, "consistency": 0.75}}  # NaN skipped
+    assert best_by_steps(report, "mrstft_to_teacher") == {4: {"teacher": 1.2}}
+    with pytest.raises(ValueError, match="no better direction"):
+        best_by_steps(report, "nn_train_ratio")  # a target value (about 1), not a direction
+
+    # the default metrics are the registry's highlighted distribution metrics, which the rows hold
+    assert SUMMARY_METRICS == ("fd_mel", "coverage", "class_consistency")
+    text = summary_table(report)
+    assert "fd_mel (lower is better; teacher: the best of its samplers; real vs real 40.800)" in text
+    assert "coverage (higher is better; teacher: the best of its samplers; real vs real 0.812)" in text
+    assert "class_consistency (higher is better; teacher: the best of its samplers)" in text
+    assert "mrstft_to_teacher" not in text  # fidelity to the teacher: shown in the report, not summarised
+    lines = text.splitlines()
+    coverage_at_4 = lines[lines.index(next(l for l in lines if l.startswith("coverage"))) + 2]
+    assert coverage_at_4.split() == ["4", "0.250", "0.375"]
+    assert summary_table({"rows": [_row("teacher", "ddim", 4, fd_mel=1.0)]}).startswith("fd_mel (lower")
 
 
 def test_demo_command_end_to_end(tmp_path, capsys):

@@ -119,3 +119,19 @@ def test_layering_nn_does_not_import_train():
 def test_every_command_has_help_with_examples(command):
     out = subprocess.run([sys.executable, "-m", "wavediff.cli", *command], capture_output=True, text=True, check=True)
     assert "examples:" in out.stdout
+
+
+def test_evaluate_metrics_help_names_every_copy_synthesis_metric():
+    """``wavediff evaluate --metrics`` spells the metric names out (the parser does not import
+    torch); they are the registry's: the default set, then every speech metric."""
+    import re
+
+    from wavediff.audio.metrics import COPY_SYNTHESIS_METRICS, DEFAULT_METRICS
+    from wavediff.cli import build_parser
+
+    evaluate = build_parser()._subparsers._group_actions[0].choices["evaluate"]
+    text = next(a for a in evaluate._actions if a.dest == "metrics").help
+    default = re.search(r"default ([a-z0-9_,]+)", text).group(1).split(",")
+    others = re.search(r"eval extra: ([a-z0-9_,]+)", text).group(1).split(",")
+    assert tuple(default) == DEFAULT_METRICS
+    assert tuple(default + others) == COPY_SYNTHESIS_METRICS

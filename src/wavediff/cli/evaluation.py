@@ -113,8 +113,12 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--num", type=int, default=32, help="clips per row (default 32)")
     ev.add_argument("--seconds", type=float, default=None,
                     help="clip length (default: the training segment; vocoders 2 s)")
+    # spelled out rather than read from wavediff.audio.metrics, which would import torch for every
+    # command's --help; tests/test_project.py holds it equal to COPY_SYNTHESIS_METRICS
     ev.add_argument("--metrics", default=None,
-                    help="vocoder metrics (default mrstft_distance,mel_l1,lsd; also mcd,f0_rmse,pesq,stoi,estoi,dnsmos)")
+                    help="comma-separated copy-synthesis metrics of vocoders (default mrstft_distance,mel_l1,lsd; "
+                         "also the speech metrics of the eval extra: mcd,f0_rmse,f0_rmse_cents,voicing_error,pesq,"
+                         "stoi,estoi,dnsmos,dnsmos_sig,dnsmos_bak,dnsmos_p808)")
     ev.add_argument("--names", default=None, help="comma-separated model names for the report")
     ev.add_argument("--reference-steps", type=int, default=64,
                     help="DDIM steps of the teacher reference in a comparison (default 64)")

@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 
+from ..audio.metrics import METRICS
 from ..train.config import Recipe, load_recipe, write_text_atomic
 
 #: the packaged recipes the demo runs (``wavediff recipes demo`` prints one), with the step
@@ -219,28 +220,51 @@ def _run_stages(out: Path, device: str, minutes: float, num_clips: int, steps: t
     return report
 
 
+#: what the music demo's summary prints: the distribution metrics its report rows hold that the
+#: registry highlights (a better value means better audio)
+SUMMARY_METRICS: tuple[str, ...] = tuple(
+    name for name, info in METRICS.items() if info.kind == "distribution" and info.highlight)
+
+
+def _higher_is_better(metric: str) -> bool:
+    """The registry's direction of ``metric``; ``ValueError`` for one without a direction
+    (``nn_train_ratio`` has a target value) or not in the registry."""
+    info = METRICS.get(metric)
+    if info is None or info.higher_is_better is None:
+        raise ValueError(f"{metric!r} has no better direction in wavediff.audio.metrics.METRICS; "
+                         "a best value needs one")
+    return info.higher_is_better
+
+
 def best_by_steps(report: dict[str, Any], metric: str) -> dict[int, dict[str, float]]:
-    """``{steps: {model: best value of metric over its samplers}}`` (lower is better)."""
+    """``{steps: {model: best value of metric over its samplers}}``, best in the registry's
+    direction (the largest for a higher-is-better metric, else the smallest)."""
+    pick = max if _higher_is_better(metric) else min
     table: dict[int, dict[str, float]] = {}
     for r in report["rows"]:
         v = r["metrics"].get(metric)
         if v is None or not math.isfinite(v):
             continue
         cell = table.setdefault(r["steps"], {})
-        cell[r["model"]] = min(v, cell.get(r["model"], math.inf))
+        cell[r["model"]] = pick(v, cell[r["model"]]) if r["model"] in cell else v
     return dict(sorted(table.items()))
 
 
-def summary_table(report: dict[str, Any], metrics: tuple[str, ...] = ("fd_mel", "mrstft_to_teacher")) -> str:
-    """A plain-text table: per step count, each model's best value of each metric (lower is
-    better; the guided teacher spends two network evaluations per step, the students one)."""
+def summary_table(report: dict[str, Any], metrics: tuple[str, ...] = SUMMARY_METRICS) -> str:
+    """A plain-text table per metric: per step count, each model's best value over its
+    samplers, with the metric's direction and, where the report has it, the real-vs-real
+    floor (the guided teacher spends two network evaluations per step, the students one).
+    Metrics no row holds are left out."""
     models = list(dict.fromkeys(r["model"] for r in report["rows"]))
+    floor = report.get("baseline") or {}
     lines = []
     for metric in metrics:
         table = best_by_steps(report, metric)
         if not table:
             continue
-        lines.append(f"{metric} (lower is better; teacher: the best of its samplers)")
+        direction = "higher" if _higher_is_better(metric) else "lower"
+        real = f"; real vs real {floor[metric]:.3f}" if isinstance(floor.get(metric), (int, float)) else ""
+        lines.append(f"{metric} ({direction} is better; teacher: the best of its samplers{real})")
         lines.append(f"{'steps':>5}" + "".join(f"{m:>14}" for m in models))
         for steps, cell in table.items():
             lines.append(f"{steps:>5}" + "".join(f"{cell[m]:>14.3f}" if m in cell else f"{'-':>14}" for m in models))
