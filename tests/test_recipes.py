@@ -29,7 +29,8 @@ SMALL_NET = {
 
 def test_every_documented_recipe_exists():
     assert set(RECIPES) >= {"demo", "ljspeech-vocoder", "vctk-vocoder", "sc09-uncond", "maestro-uncond",
-                            "nsynth-pitch", "soundfont-notes", "espeak-vocoder"}
+                            "nsynth-pitch", "soundfont-notes", "espeak-vocoder", "demo-vocoder",
+                            "tiny-vocoder"}
     for name in recipe_names():  # `wavediff recipes` shows each one's title line
         assert recipe_text(name).startswith(f"# {recipe_summary(name)}\n#\n") and len(recipe_summary(name)) < 90, name
 
