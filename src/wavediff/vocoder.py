@@ -36,7 +36,8 @@ import torch
 from torch import nn
 
 from .audio.io import READ_FORMATS, load_audio
-from .audio.mel import LogMel, MelConfig, MelConfigMismatch, check_mel, convert_log_mel
+from .audio.mel import LogMel, check_mel, convert_log_mel
+from .audio.mel_config import MelConfig, MelConfigMismatch
 from .sampling import load_model, plan_sampling, sample_x0
 
 MEL_FILE_SUFFIXES = (".npy", ".pt")

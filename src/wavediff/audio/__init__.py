@@ -18,11 +18,7 @@ from .io import (
     save_audio,
 )
 from .mel import (
-    CONVERTIBLE_FIELDS,
-    MEL_PRESETS,
     LogMel,
-    MelConfig,
-    MelConfigMismatch,
     MelSpectrogram,
     check_mel,
     compress_mel,
@@ -31,7 +27,9 @@ from .mel import (
     log_mel,
     mel_spectrogram,
 )
-from .metrics import METRICS, copy_synthesis_metrics, mel_l1, mrstft_distance, real_time_factor
+from .mel_config import CONVERTIBLE_FIELDS, MEL_PRESETS, MelConfig, MelConfigMismatch
+from .metric_registry import METRICS
+from .metrics import copy_synthesis_metrics, mel_l1, mrstft_distance, real_time_factor
 from .resample import QUALITIES, resample, resampled_length
 
 __all__ = [

@@ -20,7 +20,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .mel import MelConfig, _filters_f64, decompress_mel
+from .mel import decompress_mel, mel_filters
+from .mel_config import MelConfig
 
 __all__ = ["DEFAULT_ITERATIONS", "griffin_lim", "mel_to_magnitude"]
 
@@ -38,7 +39,7 @@ def mel_to_magnitude(features: torch.Tensor, cfg: MelConfig) -> torch.Tensor:
     Bins above ``fmax`` (no filter covers them) come out as 0.
     """
     mel = decompress_mel(features.double(), cfg)
-    _, fbank = _filters_f64(cfg)
+    _, fbank = mel_filters(cfg)
     mag = (torch.linalg.pinv(fbank) @ mel).clamp_min(0.0)
     fbank_t = fbank.T
     target = fbank_t @ mel
@@ -88,7 +89,7 @@ def griffin_lim(
     mag = mel_to_magnitude(features.cpu(), cfg).to(device)
     frames = mag.shape[-1]
     length = frames * cfg.hop_length if length is None else int(length)
-    window, _ = _filters_f64(cfg)
+    window, _ = mel_filters(cfg)
     window = F.pad(window.float(), ((cfg.n_fft - cfg.win_length) // 2, (cfg.n_fft - cfg.win_length + 1) // 2))
     window = window.to(device)
     pad = cfg.pad

@@ -24,7 +24,8 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from ..audio.io import AudioError, audio_info, load_audio
-from ..audio.mel import LogMel, MelConfig
+from ..audio.mel import LogMel
+from ..audio.mel_config import MelConfig
 from ..files import atomic_write
 
 

@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from ..audio.metrics import METRICS
+from ..audio.metric_registry import METRICS
 from ..train.config import Recipe, load_recipe, write_text_atomic
 
 #: the packaged recipes the demo runs (``wavediff recipes demo`` prints one), with the step

@@ -218,7 +218,7 @@ def run_vocoder_demo(out: str | Path = "demo-vocoder-out", device: str = "cpu", 
 
 def vocoder_table(report: dict[str, Any], metrics: tuple[str, ...] = ("pesq", "stoi", "mrstft_distance")) -> str:
     """Plain-text table of every row (model, sampler, steps) and the Griffin-Lim row."""
-    from ..audio.metrics import METRICS as REGISTRY
+    from ..audio.metric_registry import METRICS as REGISTRY
 
     heads = [f"{m} ({'higher' if REGISTRY[m].higher_is_better else 'lower'} is better)" for m in metrics]
     lines = [f"{'model':<14}{'sampler':<10}{'steps':>6}  " + "  ".join(f"{h:>28}" for h in heads)]

@@ -25,7 +25,8 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from ..audio.mel import LogMel, MelConfig
+from ..audio.mel import LogMel
+from ..audio.mel_config import MelConfig
 from ..audio.metrics import mrstft_distance
 
 FEATURE_NOTE = ("fd_mel, coverage, class_consistency and the copy check use normalised log-mel "

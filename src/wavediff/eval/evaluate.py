@@ -43,7 +43,8 @@ from torch import Tensor
 from ..audio.io import save_audio
 from ..audio.griffin_lim import DEFAULT_ITERATIONS as GRIFFIN_LIM_ITERATIONS
 from ..audio.griffin_lim import griffin_lim
-from ..audio.metrics import METRICS, copy_synthesis_metrics, metric_info
+from ..audio.metric_registry import METRICS, metric_info
+from ..audio.metrics import copy_synthesis_metrics
 from ..audio.plot import save_spectrogram_png
 from ..data.datasets import ClipDataset, ClipStore, SegmentDataset, check_items
 from ..train.config import recipe_from_dict, write_text_atomic

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Iterable
 from urllib.parse import quote
 
-from ..audio.metrics import METRICS
+from ..audio.metric_registry import METRICS
 from ..files import write_text_atomic
 
 __all__ = ["GalleryError", "load_report", "render_gallery", "write_gallery"]

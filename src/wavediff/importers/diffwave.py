@@ -35,7 +35,7 @@ from typing import Any, Mapping
 
 import torch
 
-from ..audio.mel import MelConfig
+from ..audio.mel_config import MelConfig
 from ..diffusion.grids import DIFFWAVE_FAST_BETAS
 from ..diffusion.schedules import logsnr_from_betas
 from ..nn import DenoiserConfig

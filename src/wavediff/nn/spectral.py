@@ -172,7 +172,7 @@ class SpectralDenoiser(ConfiguredDenoiser):
         # mel frame j is centred on sample j * hop + offset (HiFi-GAN framing when unknown)
         self._mel_offset = c.hop / 2
         if c.mel_config is not None:
-            from ..audio.mel import MelConfig
+            from ..audio.mel_config import MelConfig
 
             self._mel_cfg = MelConfig.from_dict(c.mel_config)
             self._mel_offset = self._mel_cfg.n_fft / 2 - self._mel_cfg.pad
@@ -185,10 +185,10 @@ class SpectralDenoiser(ConfiguredDenoiser):
 
     # ------------------------------------------------------------------ prior
     def _init_prior(self) -> None:
-        from ..audio.mel import _filters_f64  # audio front-end: filter bank and window
+        from ..audio.mel import mel_filters  # audio front-end: filter bank and window
 
         mel_cfg = self._mel_cfg
-        mel_window, fbank = _filters_f64(mel_cfg)
+        mel_window, fbank = mel_filters(mel_cfg)
         self.register_buffer("fbank", fbank.float(), persistent=False)
         self.register_buffer("fbank_pinv", torch.linalg.pinv(fbank).float(), persistent=False)
         # Power of the mel's STFT bins -> power of this network's normalised bins of x_0:

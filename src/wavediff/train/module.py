@@ -15,7 +15,8 @@ import torch
 
 from ..audio.data_transform import DataTransform
 from ..checkpoint_io import CheckpointError, load_checkpoint
-from ..audio.mel import LogMel, MelConfig
+from ..audio.mel import LogMel
+from ..audio.mel_config import MelConfig
 from ..diffusion import (
     Denoiser,
     bin_by_logsnr,

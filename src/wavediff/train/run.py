@@ -22,7 +22,8 @@ import lightning as L
 from torch.utils.data import DataLoader
 
 from ..audio.data_transform import DataTransform
-from ..audio.mel import MelConfig, nominal_range
+from ..audio.mel import nominal_range
+from ..audio.mel_config import MelConfig
 from ..data.datasets import ClipDataset, ClipStore, SegmentDataset, StepSampler, check_items, collate_clips
 from ..checkpoint_io import load_checkpoint
 from ..nn import PRESETS, SpectralConfig, build_denoiser

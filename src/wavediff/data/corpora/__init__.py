@@ -22,22 +22,18 @@ from typing import Any
 
 from wavediff.data.corpora.base import (
     AUDIO_EXTENSIONS,
-    SPLITS,
     AudioItem,
     CorpusIndex,
     CorpusLayoutError,
     CorpusReader,
     CorpusWarning,
-    canonical_split,
-    hash_split,
-    read_split,
-    unit_hash,
 )
 from wavediff.data.corpora.folder import FOLDER_LAYOUT, FolderReader
 from wavediff.data.corpora.ljspeech import LJSPEECH_LAYOUT, LJSpeechReader
 from wavediff.data.corpora.maestro import MAESTRO_LAYOUT, MaestroReader
 from wavediff.data.corpora.nsynth import NSYNTH_FAMILIES, NSYNTH_LAYOUT, NSYNTH_SOURCES, NSynthReader
 from wavediff.data.corpora.sc09 import SC09_DIGITS, SC09_LAYOUT, SC09Reader, speech_commands_split
+from wavediff.data.corpora.splits import SPLITS, canonical_split, hash_split, read_split, unit_hash
 from wavediff.data.corpora.vctk import VCTK_LAYOUT, VCTKReader
 
 __all__ = [

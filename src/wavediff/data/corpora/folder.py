@@ -6,14 +6,8 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from wavediff.data.corpora.base import (
-    AUDIO_EXTENSIONS,
-    AudioItem,
-    CorpusIndex,
-    CorpusReader,
-    hash_split,
-    read_split,
-)
+from wavediff.data.corpora.base import AUDIO_EXTENSIONS, AudioItem, CorpusIndex, CorpusReader
+from wavediff.data.corpora.splits import hash_split, read_split
 
 __all__ = ["FOLDER_LAYOUT", "FolderReader"]
 
@@ -69,7 +63,7 @@ class FolderReader(CorpusReader):
     do not exist are skipped, each with one :class:`CorpusWarning`. Without a split file:
     a hash split on the relative path, with each label's (or the whole corpus's) share
     of valid/test set by the fractions and at least one valid and one test item per
-    label of at least 3 files (see :func:`~wavediff.data.corpora.base.hash_split`).
+    label of at least 3 files (see :func:`~wavediff.data.corpora.splits.hash_split`).
     """
 
     name = "folder"

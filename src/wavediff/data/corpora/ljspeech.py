@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 
-from wavediff.data.corpora.base import AudioItem, CorpusIndex, CorpusReader, hash_split, list_files
+from wavediff.data.corpora.base import AudioItem, CorpusIndex, CorpusReader, list_files
+from wavediff.data.corpora.splits import hash_split
 
 __all__ = ["LJSPEECH_LAYOUT", "LJSpeechReader"]
 
@@ -25,7 +26,7 @@ class LJSpeechReader(CorpusReader):
     ``extra["raw_text"]``); there are no labels and no speaker. Clips listed in
     ``metadata.csv`` without a wav file are skipped with one :class:`CorpusWarning`.
     The split is a hash split on the clip id (``LJ001-0001``), see
-    :func:`~wavediff.data.corpora.base.hash_split`.
+    :func:`~wavediff.data.corpora.splits.hash_split`.
     """
 
     name = "ljspeech"

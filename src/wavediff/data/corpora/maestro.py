@@ -8,7 +8,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from wavediff.data.corpora.base import AudioItem, CorpusIndex, CorpusReader, canonical_split
+from wavediff.data.corpora.base import AudioItem, CorpusIndex, CorpusReader
+from wavediff.data.corpora.splits import canonical_split
 
 __all__ = ["MAESTRO_LAYOUT", "MaestroReader"]
 

@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
-from wavediff.data.corpora.base import AudioItem, CorpusIndex, CorpusReader, hash_split, list_dirs, list_files
+from wavediff.data.corpora.base import AudioItem, CorpusIndex, CorpusReader, list_dirs, list_files
+from wavediff.data.corpora.splits import hash_split
 
 __all__ = ["VCTK_LAYOUT", "VCTKReader"]
 
