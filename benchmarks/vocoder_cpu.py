@@ -4,13 +4,20 @@ Every variant vocodes the same held-out clips from their mels (copy synthesis) a
 against the originals with PESQ-WB, STOI and the multi-resolution STFT distance:
 
 * ``griffin-lim``: 64 iterations on the same mels, no training (``wavediff.audio.griffin_lim``);
+* ``griffin-lim-oracle``: 64 iterations from the clip's true STFT magnitude (not from the mel):
+  the ceiling of any vocoder whose phase comes from Griffin-Lim;
 * ``diffwave-tiny``: the DiffWave ``tiny`` preset as the old ``tiny-vocoder`` recipe trains it
   (v-prediction, x_0 = audio, lr 2e-3);
 * ``spectral-untrained``: the ``spectral`` preset before any training: its answer is the
   Gaussian posterior mean under the mel's per-bin power (the Wiener prior);
 * ``spectral``: the same network after training (x0-prediction with the v loss, x_0 = 3 x audio);
 * ``spectral+gl``: the trained spectral network sampling from Griffin-Lim's output noised
-  to logsnr ``--gl-start`` (shallow diffusion) instead of from pure noise.
+  to logsnr ``--gl-start`` (shallow diffusion) instead of from pure noise;
+* ``learned-prior``: the ``demo-vocoder`` network: the spectral network with its learned
+  prior (trained by regression beside the diffusion loss) and 16 Griffin-Lim iterations per
+  estimate onto the prior's magnitude at inference;
+* ``learned-prior-gl``: the same trained prior's magnitude, Griffin-Lim from random phases,
+  no diffusion (what the prior alone gives).
 
 Training is a plain PyTorch loop (AdamW, cosine learning rate, EMA 0.995, stratified noise
 levels) on random 0.5 s segments, one thread, the same seed and budget for every variant.
@@ -36,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from wavediff.audio.griffin_lim import griffin_lim
+from wavediff.audio.griffin_lim import griffin_lim, griffin_lim_magnitude, stft_magnitude
 from wavediff.audio.io import load_audio
 from wavediff.audio.mel import MelConfig, log_mel, nominal_range
 from wavediff.audio.metrics import mrstft_distance
@@ -47,7 +54,7 @@ from wavediff.nn import build_denoiser
 SR = 16000
 MEL = MelConfig.preset("hifigan", sample_rate=SR, fmax=8000.0)
 HELD_OUT_VOICES = ("en-029+m1", "en-us-nyc+f3")
-VARIANTS = ("griffin-lim", "diffwave-tiny", "spectral-untrained", "spectral", "spectral+gl", "learned-prior",
+VARIANTS = ("griffin-lim", "griffin-lim-oracle", "diffwave-tiny", "spectral-untrained", "spectral", "spectral+gl", "learned-prior",
             "learned-prior-gl")
 # (preset, parameterisation, data_scale, lr, overrides) of each trained network
 NETWORKS = {"diffwave-tiny": ("tiny", "v", 1.0, 2e-3, {}), "spectral": ("spectral", "x0", 3.0, 1e-3, {}),
@@ -197,6 +204,11 @@ def main() -> None:
     trained: dict[str, tuple[torch.nn.Module, str, float]] = {}
     for variant in variants:
         print(f"== {variant}", flush=True)
+        if variant == "griffin-lim-oracle":  # the clip's own STFT magnitude: what a perfect prior would give
+            rows.append((variant, "64 it.", {name: score([griffin_lim_magnitude(stft_magnitude(c[None], MEL), MEL,
+                                                                                length=c.shape[-1])[0]
+                                                          for c in clips], clips) for name, clips in sets.items()}))
+            continue
         if variant == "griffin-lim":
             rows.append((variant, "64 it.", {name: score([griffin_lim(log_mel(c[None], MEL), MEL, length=c.shape[-1])[0]
                                                           for c in clips], clips) for name, clips in sets.items()}))

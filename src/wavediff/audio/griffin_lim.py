@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from .mel import decompress_mel, mel_filters
 from .mel_config import MelConfig
 
-__all__ = ["DEFAULT_ITERATIONS", "griffin_lim", "mel_to_magnitude"]
+__all__ = ["DEFAULT_ITERATIONS", "MelFraming", "griffin_lim", "griffin_lim_magnitude", "mel_to_magnitude", "stft_magnitude"]
 
 #: Iterations of :func:`griffin_lim` (as the baseline rows of vocoder reports use it).
 DEFAULT_ITERATIONS = 64
@@ -61,6 +61,59 @@ def _overlap_add(frames: torch.Tensor, window: torch.Tensor, hop: int) -> torch.
     return signal / norm.clamp_min(1e-3)
 
 
+class MelFraming:
+    """The STFT of a :class:`MelConfig` (its padding, window and hop) and its least-squares
+    inverse, for ``frames`` frames and ``length`` samples."""
+
+    def __init__(self, cfg: MelConfig, frames: int, length: int, device: torch.device) -> None:
+        window, _ = mel_filters(cfg)
+        window = F.pad(window.float(), ((cfg.n_fft - cfg.win_length) // 2, (cfg.n_fft - cfg.win_length + 1) // 2))
+        self.window, self.cfg, self.frames, self.length = window.to(device), cfg, frames, length
+
+    def to_audio(self, spec: torch.Tensor) -> torch.Tensor:
+        cfg = self.cfg
+        signal = _overlap_add(torch.fft.irfft(spec, n=cfg.n_fft, dim=1), self.window, cfg.hop_length)
+        signal = signal[:, cfg.pad : cfg.pad + self.length]
+        return F.pad(signal, (0, self.length - signal.shape[-1]))
+
+    def to_spec(self, audio: torch.Tensor) -> torch.Tensor:
+        cfg = self.cfg
+        padded = F.pad(audio[:, None], (cfg.pad, cfg.pad), mode=cfg.pad_mode)[:, 0] if cfg.pad else audio
+        spec = torch.stft(padded, cfg.n_fft, cfg.hop_length, cfg.n_fft, self.window, center=False,
+                          return_complex=True)
+        return spec[..., : self.frames]
+
+
+def stft_magnitude(audio: torch.Tensor, cfg: MelConfig) -> torch.Tensor:
+    """Linear STFT magnitude of ``audio`` with the MelConfig's framing: ``(B, T) -> (B, n_fft//2+1,
+    F)``, in the units :func:`mel_to_magnitude` returns (what a mel vocoder would need to know)."""
+    frames = cfg.num_frames(audio.shape[-1])
+    return MelFraming(cfg, frames, audio.shape[-1], audio.device).to_spec(audio.float()).abs()
+
+
+def griffin_lim_magnitude(magnitude: torch.Tensor, cfg: MelConfig, *, length: int | None = None,
+                          iterations: int = DEFAULT_ITERATIONS, seed: int = 0) -> torch.Tensor:
+    """Waveform whose STFT magnitude (the MelConfig's framing) is about ``magnitude``:
+    ``(B, n_fft//2+1, F) -> (B, length)``; seeded random start, fast Griffin-Lim."""
+    if magnitude.dim() != 3 or magnitude.shape[1] != cfg.n_fft // 2 + 1:
+        raise ValueError(f"expected a magnitude of shape (B, {cfg.n_fft // 2 + 1}, frames), "
+                         f"got {tuple(magnitude.shape)}")
+    if iterations < 0:
+        raise ValueError(f"iterations must be >= 0, got {iterations}")
+    frames = magnitude.shape[-1]
+    framing = MelFraming(cfg, frames, frames * cfg.hop_length if length is None else int(length), magnitude.device)
+    gen = torch.Generator().manual_seed(seed)
+    phase = torch.rand(magnitude.shape, generator=gen).to(magnitude.device) * (2 * math.pi)
+    audio = framing.to_audio(magnitude * torch.exp(1j * phase))
+    previous = None
+    for _ in range(iterations):
+        spec = framing.to_spec(audio)
+        accelerated = spec if previous is None else spec + _MOMENTUM * (spec - previous)
+        previous = spec
+        audio = framing.to_audio(magnitude * torch.exp(1j * torch.angle(accelerated)))
+    return audio
+
+
 def griffin_lim(
     features: torch.Tensor,
     cfg: MelConfig,
@@ -83,34 +136,5 @@ def griffin_lim(
     """
     if features.dim() != 3 or features.shape[1] != cfg.n_mels:
         raise ValueError(f"expected mel features of shape (B, {cfg.n_mels}, frames), got {tuple(features.shape)}")
-    if iterations < 0:
-        raise ValueError(f"iterations must be >= 0, got {iterations}")
-    device = features.device
-    mag = mel_to_magnitude(features.cpu(), cfg).to(device)
-    frames = mag.shape[-1]
-    length = frames * cfg.hop_length if length is None else int(length)
-    window, _ = mel_filters(cfg)
-    window = F.pad(window.float(), ((cfg.n_fft - cfg.win_length) // 2, (cfg.n_fft - cfg.win_length + 1) // 2))
-    window = window.to(device)
-    pad = cfg.pad
-
-    def to_audio(spec: torch.Tensor) -> torch.Tensor:
-        signal = _overlap_add(torch.fft.irfft(spec, n=cfg.n_fft, dim=1), window, cfg.hop_length)
-        signal = signal[:, pad : pad + length]
-        return F.pad(signal, (0, length - signal.shape[-1]))
-
-    def to_spec(audio: torch.Tensor) -> torch.Tensor:
-        padded = F.pad(audio[:, None], (pad, pad), mode=cfg.pad_mode)[:, 0] if pad else audio
-        spec = torch.stft(padded, cfg.n_fft, cfg.hop_length, cfg.n_fft, window, center=False, return_complex=True)
-        return spec[..., :frames]
-
-    gen = torch.Generator().manual_seed(seed)
-    phase = torch.rand(mag.shape, generator=gen).to(device) * (2 * math.pi)
-    audio = to_audio(mag * torch.exp(1j * phase))
-    previous = None
-    for _ in range(iterations):
-        spec = to_spec(audio)
-        accelerated = spec if previous is None else spec + _MOMENTUM * (spec - previous)
-        previous = spec
-        audio = to_audio(mag * torch.exp(1j * torch.angle(accelerated)))
-    return audio
+    magnitude = mel_to_magnitude(features.cpu(), cfg).to(features.device)
+    return griffin_lim_magnitude(magnitude, cfg, length=length, iterations=iterations, seed=seed)

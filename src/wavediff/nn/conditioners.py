@@ -235,6 +235,9 @@ class Conditioning:
         prior_power: ``(B, bins, frames)`` power per STFT bin implied by the mel (the
             spectral denoiser's Wiener prior), or ``None``. The spectral denoiser keeps
             ``mel_features`` at mel frame rate, ``(B, mel_bins, frames)``.
+        prior_magnitude: ``(B, mel n_fft // 2 + 1, frames)`` the prior's STFT magnitude of
+            ``x_0`` with the mel's own framing (what the spectral denoiser's projection
+            restores), or ``None``.
     """
 
     mel_features: Tensor | None = None
@@ -242,6 +245,7 @@ class Conditioning:
     hop: int | None = None
     class_embedding: Tensor | None = None
     prior_power: Tensor | None = None
+    prior_magnitude: Tensor | None = None
 
     @property
     def batch_size(self) -> int | None:
@@ -270,4 +274,5 @@ class Conditioning:
             mel_features=None if self.mel_features is None else self.mel_features.to(*args, **kwargs),
             class_embedding=None if self.class_embedding is None else self.class_embedding.to(*args, **kwargs),
             prior_power=None if self.prior_power is None else self.prior_power.to(*args, **kwargs),
+            prior_magnitude=None if self.prior_magnitude is None else self.prior_magnitude.to(*args, **kwargs),
         )

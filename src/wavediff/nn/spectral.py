@@ -71,13 +71,15 @@ _SPREAD_BINS = 4
 _SPREAD_FRAMES = 1
 _PRIOR_GAIN = 2.0
 # the learned prior's network: kernel over mel frames, MLP width, and the input scaling of
-# the log power (normalised units: speech bins lie about between 1e-8 and 1e-1)
+# the log magnitude (raw STFT units of x_0: loud speech bins about e^4, silence about e^-7)
 _MAGNITUDE_KERNEL = 5
 _MAGNITUDE_EXPANSION = 2
-_LOG_POWER_CENTRE = -9.0
-_LOG_POWER_SCALE = 5.0
-# below the power floor, so an untrained learned prior equals the least-squares one
-_LOG_POWER_EPS = 1e-12
+_LOG_MAGNITUDE_CENTRE = -2.0
+_LOG_MAGNITUDE_SCALE = 4.0
+# far below any audible bin, so an untrained learned prior equals the least-squares one
+_MAGNITUDE_EPS = 1e-8
+# the regression target's floor (raw units; quieter bins are all "silence" to a listener)
+_TARGET_FLOOR = 1e-5
 # momentum of the fast Griffin-Lim projection (Perraudin et al., 2013; librosa's default)
 _PROJECTION_MOMENTUM = 0.99
 
@@ -117,11 +119,12 @@ class _Block(nn.Module):
 
 
 class _MagnitudeNet(nn.Module):
-    """The learned prior: mel features and the least-squares log power -> log power per
-    network bin, ``(B, mel_bins, F), (B, bins, F) -> (B, bins, F)`` at mel frame rate.
+    """The learned prior: mel features and the least-squares log magnitude -> log magnitude
+    of every STFT bin of the mel's own framing, ``(B, mel_bins, F), (B, bins, F) -> (B, bins,
+    F)``, at mel frame rate.
 
-    A residual on the least-squares power (zero-initialised output: an untrained net is the
-    ``wiener`` prior). It learns what the mel's wide bands smooth away, above all the
+    A residual on the least-squares magnitude (zero-initialised output: an untrained net is
+    the ``wiener`` prior). It learns what the mel's wide bands smooth away, above all the
     harmonic peaks of voiced speech, by regression on the clean STFT (no noise level)."""
 
     def __init__(self, mel_bins: int, bins: int, channels: int, blocks: int) -> None:
@@ -134,11 +137,12 @@ class _MagnitudeNet(nn.Module):
         nn.init.zeros_(self.output_proj.weight)
         nn.init.zeros_(self.output_proj.bias)
 
-    def forward(self, features: Tensor, log_power: Tensor) -> Tensor:
-        h = self.input_proj(torch.cat([features, (log_power - _LOG_POWER_CENTRE) / _LOG_POWER_SCALE], dim=1))
+    def forward(self, features: Tensor, log_magnitude: Tensor) -> Tensor:
+        scaled = (log_magnitude - _LOG_MAGNITUDE_CENTRE) / _LOG_MAGNITUDE_SCALE
+        h = self.input_proj(torch.cat([features, scaled], dim=1))
         for block in self.blocks:
             h = block(h)
-        return log_power + self.output_proj(F.gelu(self.out_norm(h)))
+        return log_magnitude + self.output_proj(F.gelu(self.out_norm(h)))
 
 
 class SpectralDenoiser(ConfiguredDenoiser):
@@ -180,7 +184,8 @@ class SpectralDenoiser(ConfiguredDenoiser):
         if c.uses_prior:
             self._init_prior()
             if c.prior == "learned":
-                self.magnitude = _MagnitudeNet(c.mel_bins, bins, c.magnitude_channels, c.magnitude_blocks)
+                self.magnitude = _MagnitudeNet(c.mel_bins, self._mel_cfg.n_fft // 2 + 1, c.magnitude_channels,
+                                               c.magnitude_blocks)
         self.fast_inference = False  # no fused path: the frame-rate stack is already cheap
 
     # ------------------------------------------------------------------ prior
@@ -191,9 +196,16 @@ class SpectralDenoiser(ConfiguredDenoiser):
         mel_window, fbank = mel_filters(mel_cfg)
         self.register_buffer("fbank", fbank.float(), persistent=False)
         self.register_buffer("fbank_pinv", torch.linalg.pinv(fbank).float(), persistent=False)
-        # Power of the mel's STFT bins -> power of this network's normalised bins of x_0:
-        # a stationary signal's E|STFT|^2 is its spectral density times sum(w^2), so divide by
-        # the mel window's energy (the network's coefficients are already normalised).
+        # mel units -> the raw STFT magnitude of x_0 (the mel's framing) per mel STFT bin: undo
+        # the mel's normalisation, then the data transform (scale, pre-emphasis |1 - c e^{-iw}|)
+        mel_freqs = torch.linspace(0, mel_cfg.sample_rate / 2, mel_cfg.n_fft // 2 + 1)
+        pre = self.config.pre_emphasis
+        omega = mel_freqs / mel_cfg.sample_rate * 2 * math.pi
+        emphasis = (1 - 2 * pre * torch.cos(omega) + pre * pre).sqrt()
+        gain = self.config.data_scale * emphasis * mel_cfg.stft_scale()
+        self.register_buffer("x0_gain", gain[:, None].float(), persistent=False)
+        # raw power of the mel's STFT bins -> power of this network's normalised bins: a
+        # stationary signal's E|STFT|^2 is its spectral density times sum(w^2)
         net_freqs = torch.linspace(0, mel_cfg.sample_rate / 2, self.bins)
         position = (net_freqs / (mel_cfg.sample_rate / 2) * (mel_cfg.n_fft // 2)).clamp(0, mel_cfg.n_fft // 2)
         lo = position.floor().long().clamp(max=mel_cfg.n_fft // 2 - 1)
@@ -201,16 +213,11 @@ class SpectralDenoiser(ConfiguredDenoiser):
         interp = torch.zeros(self.bins, mel_cfg.n_fft // 2 + 1)
         interp[torch.arange(self.bins), lo] = 1 - frac
         interp[torch.arange(self.bins), lo + 1] += frac
-        omega = net_freqs / mel_cfg.sample_rate * 2 * math.pi
-        pre = self.config.pre_emphasis
-        emphasis = (1 - 2 * pre * torch.cos(omega) + pre * pre)  # |1 - c e^{-iw}|^2
-        gain = self.config.data_scale ** 2 * emphasis / float(mel_window.pow(2).sum())
-        if mel_cfg.stft_normalized:
-            gain = gain * float(mel_window.pow(2).sum())
-        self.register_buffer("power_map", (gain[:, None] * interp).float(), persistent=False)
+        self.register_buffer("power_map", (interp / float(mel_window.pow(2).sum())).float(), persistent=False)
 
-    def prior_power(self, mel: Tensor) -> Tensor:
-        """Power per network bin that the mel features imply: ``(B, mel_bins, F) -> (B, bins, F)``."""
+    def _least_squares_magnitude(self, mel: Tensor) -> Tensor:
+        """The STFT magnitude of ``x_0`` (mel framing, raw units) whose mel is ``mel``, by
+        non-negative least squares through the filter bank: ``(B, mel_bins, F) -> (B, n_fft//2+1, F)``."""
         from ..audio.mel import decompress_mel
 
         linear = decompress_mel(mel.float(), self._mel_cfg)
@@ -218,34 +225,49 @@ class SpectralDenoiser(ConfiguredDenoiser):
         target = self.fbank.T @ linear
         for _ in range(_NNLS_ITERATIONS):
             mag = mag * target / (self.fbank.T @ (self.fbank @ mag) + 1e-12)
-        power = mag.pow(2) if self._mel_cfg.power == 1.0 else mag
-        return self.power_map @ power
+        if self._mel_cfg.power != 1.0:
+            mag = mag.sqrt()
+        return mag * self.x0_gain
 
-    def _learned_log_power(self, mel: Tensor) -> Tensor:
-        """The learned prior's log power per network bin at mel frame rate (with gradients)."""
+    def _learned_log_magnitude(self, mel: Tensor) -> Tensor:
+        """The learned prior's log magnitude (mel framing, raw units of ``x_0``), with gradients."""
         c = self.config
-        base = (self.prior_power(mel) + _LOG_POWER_EPS).log()
+        base = (self._least_squares_magnitude(mel) + _MAGNITUDE_EPS).log()
         return self.magnitude((mel - c.mel_offset) / c.mel_scale, base)
+
+    def prior_magnitude(self, mel: Tensor) -> Tensor:
+        """The prior's STFT magnitude of ``x_0`` with the mel's own framing (raw units):
+        ``(B, mel_bins, F) -> (B, mel n_fft // 2 + 1, F)``; learned for ``prior="learned"``
+        (without gradients: the prior learns through :meth:`auxiliary_loss` only)."""
+        if self.magnitude is None:
+            return self._least_squares_magnitude(mel)
+        with torch.no_grad():
+            return self._learned_log_magnitude(mel).exp()
+
+    def prior_power(self, mel: Tensor) -> Tensor:
+        """Power per network bin that the mel features imply: ``(B, mel_bins, F) -> (B, bins, F)``."""
+        return self.power_map @ self.prior_magnitude(mel).square()
 
     def auxiliary_loss(self, x0: Tensor, mel: Tensor) -> Tensor | None:
         """Regression loss of the learned prior (``prior="learned"``), else None.
 
         ``x0``: clean training data ``(B, 1, T)`` in the units the network denoises (after the
-        data transform); ``mel``: its mel features ``(B, mel_bins, F)``. The loss is the mean
-        absolute error of the log magnitude per network bin and frame plus the spectral
-        convergence ``||M_hat - |X0| ||_F / || |X0| ||_F`` (the first fits quiet bins, the
-        second the loud ones, which is what a listener hears). The training module adds it to
-        the diffusion loss; the diffusion loss itself never reaches the prior (its power is
-        detached), so the prior stays a regression on the data whatever the noise level."""
+        data transform); ``mel``: its mel features ``(B, mel_bins, F)``. The target is the STFT
+        magnitude of ``x0`` with the mel's framing; the loss is the mean absolute error of the
+        log magnitude plus the spectral convergence ``||M_hat - |X0| ||_F / || |X0| ||_F`` (the
+        first fits quiet bins, the second the loud ones, which is what a listener hears). The
+        training module adds it to the diffusion loss; the diffusion loss never reaches the
+        prior (its magnitude is computed without gradients there), so the prior stays a
+        regression on the data whatever the noise level."""
         if self.magnitude is None:
             return None
-        c = self.config
-        spec = torch.stft(x0[:, 0].float(), c.n_fft, c.stft_hop, window=self.window, center=True,
-                          return_complex=True) / self._norm
-        log_power = self._to_frames(self._learned_log_power(mel.float()), spec.shape[-1])
-        target = spec.abs()
-        log_error = (0.5 * log_power - torch.log(target + _POWER_FLOOR ** 0.5)).abs().mean()
-        magnitude = (0.5 * log_power).exp()
+        from ..audio.griffin_lim import MelFraming
+
+        log_magnitude = self._learned_log_magnitude(mel.float())
+        framing = MelFraming(self._mel_cfg, log_magnitude.shape[-1], x0.shape[-1], x0.device)
+        target = framing.to_spec(x0[:, 0].float()).abs()
+        log_error = (log_magnitude - torch.log(target + _TARGET_FLOOR)).abs().mean()
+        magnitude = log_magnitude.exp()
         convergence = (magnitude - target).flatten(1).norm(dim=1) / target.flatten(1).norm(dim=1).clamp_min(1e-8)
         return log_error + convergence.mean()
 
@@ -270,7 +292,7 @@ class SpectralDenoiser(ConfiguredDenoiser):
         if c.uses_prior:
             # each projection iteration spreads a change by a frame either side; the learned
             # prior reads mel frames around each one (counted here so chunked vocoding covers it)
-            field += 2 * c.projection_iterations * c.n_fft
+            field += 2 * c.projection_iterations * self._mel_cfg.n_fft
             if c.prior == "learned":
                 field += 2 * c.magnitude_blocks * (_MAGNITUDE_KERNEL // 2) * c.hop
         return field
@@ -284,7 +306,7 @@ class SpectralDenoiser(ConfiguredDenoiser):
         macs = per_frame / c.stft_hop
         if self.magnitude is not None:
             m = c.magnitude_channels
-            per_mel_frame = self.magnitude.input_proj.in_channels * m + m * self.bins
+            per_mel_frame = self.magnitude.input_proj.in_channels * m + m * self.magnitude.output_proj.out_channels
             per_mel_frame += c.magnitude_blocks * (_MAGNITUDE_KERNEL * m + 2 * _MAGNITUDE_EXPANSION * m * m)
             macs += per_mel_frame / c.hop
         return macs
@@ -294,7 +316,7 @@ class SpectralDenoiser(ConfiguredDenoiser):
         """Precompute what does not depend on ``x_t``: the normalised mel features at mel frame
         rate ``(B, mel_bins, F)``, the prior power ``(B, bins, F)`` and the class embedding."""
         c = self.config
-        features, frames, prior = None, None, None
+        features, frames, prior, magnitude = None, None, None, None
         if c.mel_bins is None:
             if mel is not None:
                 raise ValueError("this denoiser is not mel-conditioned (mel_bins=None) but a mel was given")
@@ -307,15 +329,12 @@ class SpectralDenoiser(ConfiguredDenoiser):
             frames = mel.shape[-1]
             features = (mel - c.mel_offset) / c.mel_scale
             if c.uses_prior:
-                if self.magnitude is None:
-                    prior = self.prior_power(mel)
-                else:
-                    # no gradient from the diffusion loss: the prior learns by regression only
-                    with torch.no_grad():
-                        prior = self._learned_log_power(mel).exp()
+                magnitude = self.prior_magnitude(mel)
+                prior = self.power_map @ magnitude.square()
         class_embedding = self._embed_class(class_label, mel.shape[0] if features is not None else None)
         return Conditioning(mel_features=features, frames=frames, hop=c.hop if features is not None else None,
-                            class_embedding=class_embedding, prior_power=prior)
+                            class_embedding=class_embedding, prior_power=prior,
+                            prior_magnitude=magnitude if c.projection_iterations else None)
 
     def _to_frames(self, values: Tensor, frames: int) -> Tensor:
         """Mel-rate values ``(B, D, F)`` linearly interpolated at the network's frame centres."""
@@ -387,47 +406,38 @@ class SpectralDenoiser(ConfiguredDenoiser):
         for j in range(c.taps):
             correction = correction + torch.complex(pieces[2 + 2 * j], pieces[3 + 2 * j]) * padded[..., j : j + frames]
         estimate = wiener * spec + posterior_std * correction
-        if c.projection_iterations and cond.prior_power is not None and not self.training:
-            estimate = self._project(estimate, power.sqrt(), length, c.projection_iterations)
         x0_hat = torch.istft(estimate * self._norm, c.n_fft, c.stft_hop, window=self.window, center=True,
-                             length=length)[:, None]
-        return self._from_x0(x0_hat, x_t.float(), logsnr).to(dtype)
+                             length=length)
+        if c.projection_iterations and cond.prior_magnitude is not None and not self.training:
+            x0_hat = self._project(x0_hat, cond.prior_magnitude, c.projection_iterations)
+        return self._from_x0(x0_hat[:, None], x_t.float(), logsnr).to(dtype)
 
-    def _project(self, estimate: Tensor, magnitude: Tensor, length: int, iterations: int) -> Tensor:
-        """Fast Griffin-Lim from the phase of ``estimate`` onto ``magnitude`` (both
-        ``(B, bins, frames)``, normalised units): the STFT of a waveform whose magnitude is
-        about the prior's and whose phase is the network's, made consistent across frames."""
-        c = self.config
+    def _project(self, x0_hat: Tensor, magnitude: Tensor, iterations: int) -> Tensor:
+        """Fast Griffin-Lim (momentum 0.99) from the phase of ``x0_hat`` ``(B, T)`` onto the
+        prior's ``magnitude`` ``(B, bins, F)`` (the mel's framing): a waveform whose STFT
+        magnitude is about the prior's and whose phase starts from the network's."""
+        from ..audio.griffin_lim import MelFraming
 
-        def waveform(spec: Tensor) -> Tensor:
-            unit = torch.exp(1j * torch.angle(spec))
-            return torch.istft(magnitude * unit * self._norm, c.n_fft, c.stft_hop, window=self.window,
-                               center=True, length=length)
-
-        phase_source, previous = estimate, None
+        framing = MelFraming(self._mel_cfg, magnitude.shape[-1], x0_hat.shape[-1], x0_hat.device)
+        phase_source, previous = framing.to_spec(x0_hat), None
         for _ in range(iterations):
-            spec = torch.stft(waveform(phase_source), c.n_fft, c.stft_hop, window=self.window, center=True,
-                              return_complex=True) / self._norm
+            spec = framing.to_spec(framing.to_audio(magnitude * torch.exp(1j * torch.angle(phase_source))))
             phase_source = spec if previous is None else spec + _PROJECTION_MOMENTUM * (spec - previous)
             previous = spec
-        return magnitude * torch.exp(1j * torch.angle(phase_source))
+        return framing.to_audio(magnitude * torch.exp(1j * torch.angle(phase_source)))
 
     @torch.no_grad()
     def prior_waveform(self, mel: Tensor, length: int, iterations: int = 64, seed: int = 0) -> Tensor:
-        """Griffin-Lim on the prior's magnitude from random phases, no network: what the
-        prior alone gives (a baseline for the trained denoiser). ``(B, mel_bins, F) ->
+        """Griffin-Lim on the prior's magnitude from random phases, no denoiser: what the
+        prior alone gives (a baseline for the trained network). ``(B, mel_bins, F) ->
         (B, 1, length)`` in ``x_0`` units (divide by the data transform for audio)."""
-        cond = self.condition(mel=mel)
-        if cond.prior_power is None:
+        from ..audio.griffin_lim import griffin_lim_magnitude
+
+        if not self.config.uses_prior:
             raise ValueError("prior_waveform needs a mel-conditioned network with a prior (prior='wiener' or 'learned')")
-        c = self.config
-        frames = length // c.stft_hop + 1
-        magnitude = self._to_frames(cond.prior_power, frames).sqrt()
-        gen = torch.Generator().manual_seed(seed)
-        phase = torch.rand(magnitude.shape, generator=gen).to(magnitude.device) * (2 * math.pi)
-        spec = self._project(magnitude * torch.exp(1j * phase), magnitude, length, iterations)
-        return torch.istft(spec * self._norm, c.n_fft, c.stft_hop, window=self.window, center=True,
-                           length=length)[:, None]
+        magnitude = self.prior_magnitude(mel.to(self.fbank.device, torch.float32))
+        return griffin_lim_magnitude(magnitude, self._mel_cfg, length=length, iterations=iterations,
+                                     seed=seed)[:, None]
 
     def _from_x0(self, x0_hat: Tensor, x_t: Tensor, logsnr: Tensor) -> Tensor:
         kind = self.config.parameterisation
