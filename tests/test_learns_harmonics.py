@@ -83,7 +83,7 @@ def test_the_speech_vocoder_learns_voiced_harmonics(one_thread):
     baseline = harmonic_share(griffin_lim(mel, mel_cfg, length=test.shape[-1])[0], 170.0)
     untrained = vocoded_share()
     gen = torch.Generator().manual_seed(0)
-    opt = torch.optim.AdamW(net.parameters(), lr=2e-3)
+    opt = torch.optim.AdamW(net.parameters(), lr=3e-3)
     for _ in range(150):
         audio = vowels(8, gen)
         batch_mel = log_mel(audio[:, 0], mel_cfg)

@@ -40,6 +40,17 @@ Layout (all at frame rate):
 * The scaling keeps every input at unit variance and every output correction in units
   of the remaining uncertainty, at every noise level: a correction never has to be
   learned to within ``sigma`` at the clean end, where the v / eps losses would magnify it.
+* ``prior="learned"``: the least-squares magnitude misses what the mel's bands smooth
+  away (above about 1 kHz a band is wider than the spacing of a voice's harmonics), and
+  that, not the phase, is what limits a vocoder trained for CPU-minutes (Griffin-Lim
+  from the true magnitude scores PESQ 3.7-3.9 on speech, from the least-squares one
+  2.3-2.4; ``benchmarks/vocoder_cpu.py``). A small frame-rate network on the mel (and the
+  least-squares log magnitude) predicts the log STFT magnitude of ``x_0`` with the mel's
+  own framing; it is trained by regression (:meth:`SpectralDenoiser.auxiliary_loss`),
+  never by the diffusion loss, and its square, mapped to the network's bins, is ``P``.
+* ``projection_iterations > 0`` (inference only): each ``x0_hat`` is made consistent
+  with the prior's magnitude by that many fast Griffin-Lim iterations with the mel's
+  framing, starting from the network's own phase.
 
 The network predicts ``x0_hat``; :attr:`SpectralConfig.parameterisation` says which
 quantity (``x0``, ``eps`` or ``v``) ``forward`` returns, computed exactly from
