@@ -14,20 +14,18 @@ steps on this machine, so the demo fits the time asked for on any CPU or GPU.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import math
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import torch
 
 from ..audio.metric_registry import METRICS
 from ..train.config import Recipe, load_recipe, write_text_atomic
+from .demo_stages import StageClock, check_options, claim_output, quiet_lightning
 
 #: the packaged recipes the demo runs (``wavediff recipes demo`` prints one), with the step
 #: counts and the data folder of this run set on top
@@ -108,27 +106,6 @@ def plan(minutes: float, seconds_per_step: float) -> DemoPlan:
     return DemoPlan(clamp(teacher, 20, 20000), clamp(rounds, 10, 5000), clamp(cd, 10, 5000), seconds_per_step)
 
 
-@contextlib.contextmanager
-def _quiet_lightning() -> Iterator[None]:
-    """A readable console while the demo runs: Lightning's start-up banners, tips and two
-    known-harmless warnings are not news there. The logger levels and warning filters are
-    restored on the way out, so a program that calls ``run_demo`` keeps its own."""
-    import lightning.pytorch  # noqa: F401  (importing it sets its logger's level: done before levels are kept)
-
-    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
-    levels = [logger.level for logger in loggers]
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*LeafSpec.*")
-        warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
-        for logger in loggers:
-            logger.setLevel(logging.WARNING)
-        try:
-            yield
-        finally:
-            for logger, level in zip(loggers, levels):
-                logger.setLevel(level)
-
-
 def run_demo(out: str | Path = "demo-out", device: str = "cpu", minutes: float = 5.0, *,
              num_clips: int = 32, steps: tuple[int, ...] = (1, 2, 4, 8, 16), progress: bool = True,
              model: str = "tiny", say: Callable[[str], None] = print) -> dict[str, Any]:
@@ -139,13 +116,10 @@ def run_demo(out: str | Path = "demo-out", device: str = "cpu", minutes: float =
     (the demo recipe's, CPU-sized) or a larger one for a GPU."""
     from ..nn import PRESETS
 
-    if minutes <= 0:
-        raise ValueError(f"--minutes must be positive, got {minutes}")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda but no CUDA device is visible to torch; use --device cpu")
+    check_options(minutes, device)
     if model not in PRESETS:
         raise ValueError(f"unknown --model {model!r}; choose one of {list(PRESETS)}")
-    with _quiet_lightning():
+    with quiet_lightning():
         return _run_stages(Path(out), device, minutes, num_clips, steps, progress, model, say)
 
 
@@ -155,20 +129,12 @@ def _run_stages(out: Path, device: str, minutes: float, num_clips: int, steps: t
     from ..nn import build_denoiser
     from ..train.distill import distill
     from ..train.run import train
-    from ..train.run_folder import previous_run
     from .evaluate import EvalOptions, evaluate
     from .gallery import write_gallery
 
-    if previous_run(out / "teacher") is not None:  # checked before minutes of work, not at the teacher stage
-        raise ValueError(f"--out {out} holds an earlier demo run; give a new --out folder or remove that one")
-    out.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    timings: dict[str, float] = {}
-
-    def stage(name: str) -> Callable[[], None]:
-        t0 = time.perf_counter()
-        say(f"\n== {name} ==")
-        return lambda: timings.__setitem__(name, time.perf_counter() - t0)
+    out = claim_output(out)
+    clock = StageClock(say)
+    stage, timings = clock.stage, clock.timings
 
     data_root = out / "data"
     done = stage("demo corpus")
@@ -210,7 +176,7 @@ def _run_stages(out: Path, device: str, minutes: float, num_clips: int, steps: t
                                   names=["teacher", "progressive", "consistency"], progress=say))
     gallery = write_gallery(out / "report", out / "gallery.html", title="wavediff demo: teacher vs students")
     done()
-    total = time.perf_counter() - start
+    total = clock.total()
     summary = {"plan": p.__dict__, "model": model, "timings_s": timings, "total_s": total, "gallery": str(gallery)}
     write_text_atomic(out / "demo.json", json.dumps(summary, indent=1))
     say("\n" + summary_table(report))

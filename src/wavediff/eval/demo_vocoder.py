@@ -24,6 +24,7 @@ from typing import Any, Callable
 import torch
 
 from ..files import write_text_atomic
+from .demo_stages import StageClock, check_options, claim_output, quiet_lightning
 
 SAMPLE_RATE = 16000
 #: voices that never reach the train split (unseen speakers in the evaluation)
@@ -140,29 +141,23 @@ def run_vocoder_demo(out: str | Path = "demo-vocoder-out", device: str = "cpu", 
 
     ``overrides``: recipe overrides of the teacher (``"model.overrides={channels: 64}"``),
     applied before the timing, so the budget is planned for the network that trains."""
+    check_options(minutes, device)
+    check_espeak()
+    with quiet_lightning():
+        out = claim_output(out)
+        clock = StageClock(say)
+        return _run_stages(out, clock, device, minutes, num_clips, steps, progress, overrides)
+
+
+def _run_stages(out: Path, clock: StageClock, device: str, minutes: float, num_clips: int, steps: tuple[int, ...],
+                progress: bool, overrides: list[str] | None) -> dict[str, Any]:
     from ..data.espeak import EspeakCorpusConfig, write_espeak_corpus
     from ..train.distill import distill
     from ..train.run import train
-    from ..train.run_folder import previous_run
     from .evaluate import EvalOptions, evaluate
     from .gallery import write_gallery
 
-    if minutes <= 0:
-        raise ValueError(f"--minutes must be positive, got {minutes}")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda but no CUDA device is visible to torch; use --device cpu")
-    check_espeak()
-    out = Path(out)
-    if previous_run(out / "teacher") is not None:
-        raise ValueError(f"--out {out} holds an earlier demo run; give a new --out folder or remove that one")
-    out.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    timings: dict[str, float] = {}
-
-    def stage(name: str) -> Callable[[], None]:
-        t0 = time.perf_counter()
-        say(f"\n== {name} ==")
-        return lambda: timings.__setitem__(name, time.perf_counter() - t0)
+    say, stage, timings = clock.say, clock.stage, clock.timings
 
     data_root = out / "data"
     done = stage("speech corpus (espeak-ng)")
@@ -206,7 +201,7 @@ def run_vocoder_demo(out: str | Path = "demo-vocoder-out", device: str = "cpu", 
                                   names=["teacher", "progressive", "consistency"], progress=say))
     gallery = write_gallery(out / "report", out / "gallery.html", title="wavediff vocoder demo: teacher vs students")
     done()
-    total = time.perf_counter() - start
+    total = clock.total()
     summary = {"task": "vocoder", "plan": p.__dict__, "timings_s": timings, "total_s": total, "gallery": str(gallery)}
     write_text_atomic(out / "demo.json", json.dumps(summary, indent=1))
     say("\n" + vocoder_table(report))
