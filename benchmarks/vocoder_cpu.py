@@ -17,7 +17,9 @@ against the originals with PESQ-WB, STOI and the multi-resolution STFT distance:
   prior (trained by regression beside the diffusion loss) and 16 Griffin-Lim iterations per
   estimate onto the prior's magnitude at inference;
 * ``learned-prior-gl``: the same trained prior's magnitude, Griffin-Lim from random phases,
-  no diffusion (what the prior alone gives).
+  no diffusion (what the prior alone gives);
+* ``learned-prior-no-projection``: the same trained network sampled without the projection
+  (what the denoiser and its Wiener estimate give by themselves).
 
 Training is a plain PyTorch loop (AdamW, cosine learning rate, EMA 0.995, stratified noise
 levels) on random 0.5 s segments, one thread, the same seed and budget for every variant.
@@ -54,8 +56,8 @@ from wavediff.nn import build_denoiser
 SR = 16000
 MEL = MelConfig.preset("hifigan", sample_rate=SR, fmax=8000.0)
 HELD_OUT_VOICES = ("en-029+m1", "en-us-nyc+f3")
-VARIANTS = ("griffin-lim", "griffin-lim-oracle", "diffwave-tiny", "spectral-untrained", "spectral", "spectral+gl", "learned-prior",
-            "learned-prior-gl")
+VARIANTS = ("griffin-lim", "griffin-lim-oracle", "diffwave-tiny", "spectral-untrained", "spectral", "spectral+gl",
+            "learned-prior", "learned-prior-gl", "learned-prior-no-projection")
 # (preset, parameterisation, data_scale, lr, overrides) of each trained network
 NETWORKS = {"diffwave-tiny": ("tiny", "v", 1.0, 2e-3, {}), "spectral": ("spectral", "x0", 3.0, 1e-3, {}),
             "learned-prior": ("spectral", "x0", 3.0, 1e-3, {"prior": "learned", "projection_iterations": 16})}
@@ -227,6 +229,9 @@ def main() -> None:
                 for name, clips in sets.items()}))
             print(f"  {rows[-1][2]}", flush=True)
             continue
+        if variant == "learned-prior-no-projection":
+            net = copy.deepcopy(net)
+            net.config = net.config.replace(projection_iterations=0)
         for steps in map(int, a.sample_steps.split(",")):
             start = a.gl_start if variant == "spectral+gl" else None
             result = {name: score([vocode(net, param, scale, c, steps, start) for c in clips], clips)

@@ -24,7 +24,7 @@ CASES = {
     "metrics_speed": ["--repeats", "1"],
     "receptive_field": ["--cycles", "1", "--steps", "2", "--length", "64"],
     "sampling_grids": ["--schedules", "cosine", "--methods", "ddim", "--steps", "2"],
-    "vocoder_cpu": ["--variants", "griffin-lim,griffin-lim-oracle,learned-prior,learned-prior-gl", "--train-steps", "2", "--clips", "1", "--sample-steps", "1",
+    "vocoder_cpu": ["--variants", "griffin-lim,griffin-lim-oracle,learned-prior,learned-prior-gl,learned-prior-no-projection", "--train-steps", "2", "--clips", "1", "--sample-steps", "1",
                     "--per-voice", "2"],
 }
 # benchmarks that need a tool the machine may lack
