@@ -23,12 +23,26 @@ import torch.nn.functional as F
 from .mel import decompress_mel, mel_filters
 from .mel_config import MelConfig
 
-__all__ = ["DEFAULT_ITERATIONS", "MelFraming", "griffin_lim", "griffin_lim_magnitude", "mel_to_magnitude", "stft_magnitude"]
+__all__ = ["DEFAULT_ITERATIONS", "MelFraming", "griffin_lim", "griffin_lim_magnitude", "least_squares_inversion",
+           "mel_to_magnitude", "stft_magnitude"]
 
 #: Iterations of :func:`griffin_lim` (as the baseline rows of vocoder reports use it).
 DEFAULT_ITERATIONS = 64
 _NNLS_ITERATIONS = 30
 _MOMENTUM = 0.99
+
+
+def least_squares_inversion(mel: torch.Tensor, fbank: torch.Tensor, fbank_pinv: torch.Tensor,
+                            iterations: int) -> torch.Tensor:
+    """Non-negative least-squares ``S`` with ``fbank @ S ~ mel``: ``(..., n_mels, F) ->
+    (..., n_fft//2+1, F)`` (linear mel, not log). Pseudo-inverse start clipped at 0, then
+    ``iterations`` multiplicative updates, which keep ``S >= 0``."""
+    mag = (fbank_pinv @ mel).clamp_min(0.0)
+    fbank_t = fbank.T
+    target = fbank_t @ mel
+    for _ in range(iterations):
+        mag = mag * target / (fbank_t @ (fbank @ mag) + 1e-12)
+    return mag
 
 
 def mel_to_magnitude(features: torch.Tensor, cfg: MelConfig) -> torch.Tensor:
@@ -40,11 +54,7 @@ def mel_to_magnitude(features: torch.Tensor, cfg: MelConfig) -> torch.Tensor:
     """
     mel = decompress_mel(features.double(), cfg)
     _, fbank = mel_filters(cfg)
-    mag = (torch.linalg.pinv(fbank) @ mel).clamp_min(0.0)
-    fbank_t = fbank.T
-    target = fbank_t @ mel
-    for _ in range(_NNLS_ITERATIONS):
-        mag = mag * target / (fbank_t @ (fbank @ mag) + 1e-12)
+    mag = least_squares_inversion(mel, fbank, torch.linalg.pinv(fbank), _NNLS_ITERATIONS)
     if cfg.power == 2.0:
         mag = mag.clamp_min(0.0).sqrt()
     return (mag * cfg.stft_scale()).float()

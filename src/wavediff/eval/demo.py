@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,7 +24,7 @@ import torch
 
 from ..audio.metric_registry import METRICS
 from ..train.config import Recipe, load_recipe, write_text_atomic
-from .demo_stages import StageClock, check_options, claim_output, quiet_lightning
+from .demo_stages import DemoPlan, StageClock, check_options, claim_output, quiet_lightning, split_budget
 
 #: the packaged recipes the demo runs (``wavediff recipes demo`` prints one), with the step
 #: counts and the data folder of this run set on top
@@ -39,14 +38,6 @@ DISTILL_RECIPE = "demo-distill"
 STAGE_COST = {"teacher": 1.0, "progressive": 1.7, "consistency": 2.6}
 # Shares of the training budget.
 STAGE_SHARE = {"teacher": 0.55, "progressive": 0.27, "consistency": 0.18}
-
-
-@dataclass
-class DemoPlan:
-    teacher_steps: int
-    round_steps: int  # per progressive round (two rounds: 16 -> 8 -> 4)
-    consistency_steps: int
-    seconds_per_step: float
 
 
 def _stage_recipe(name: str, data_root: Path, device: str, *assignments: str) -> Recipe:
@@ -98,12 +89,7 @@ def time_teacher_step(device: str, steps: int = 8, model: str = "tiny") -> float
 
 def plan(minutes: float, seconds_per_step: float) -> DemoPlan:
     """Steps per stage so that training takes about ``minutes`` in all."""
-    budget = minutes * 60.0
-    teacher = budget * STAGE_SHARE["teacher"] / (seconds_per_step * STAGE_COST["teacher"])
-    rounds = budget * STAGE_SHARE["progressive"] / 2 / (seconds_per_step * STAGE_COST["progressive"])
-    cd = budget * STAGE_SHARE["consistency"] / (seconds_per_step * STAGE_COST["consistency"])
-    clamp = lambda v, lo, hi: int(min(max(v, lo), hi))
-    return DemoPlan(clamp(teacher, 20, 20000), clamp(rounds, 10, 5000), clamp(cd, 10, 5000), seconds_per_step)
+    return split_budget(minutes, seconds_per_step, STAGE_SHARE, STAGE_COST, rounds=2, limits=(20000, 5000, 5000))
 
 
 def run_demo(out: str | Path = "demo-out", device: str = "cpu", minutes: float = 5.0, *,

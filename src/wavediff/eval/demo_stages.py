@@ -8,10 +8,34 @@ import contextlib
 import logging
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
 import torch
+
+
+@dataclass
+class DemoPlan:
+    teacher_steps: int
+    round_steps: int  # per progressive round
+    consistency_steps: int
+    seconds_per_step: float
+
+
+def split_budget(minutes: float, seconds_per_step: float, share: dict[str, float], cost: dict[str, float],
+                 rounds: int, limits: tuple[int, int, int]) -> DemoPlan:
+    """Steps per stage so that training takes about ``minutes`` in all: each stage
+    (``teacher``, ``progressive``: ``rounds`` rounds, ``consistency``) gets its ``share`` of
+    the budget at ``cost`` teacher steps per step; at least 20 teacher steps and 10 of the
+    others, at most ``limits`` (teacher, per round, consistency)."""
+    budget = minutes * 60.0
+    teacher = budget * share["teacher"] / (seconds_per_step * cost["teacher"])
+    per_round = budget * share["progressive"] / rounds / (seconds_per_step * cost["progressive"])
+    consistency = budget * share["consistency"] / (seconds_per_step * cost["consistency"])
+    clamp = lambda v, lo, hi: int(min(max(v, lo), hi))  # noqa: E731
+    return DemoPlan(clamp(teacher, 20, limits[0]), clamp(per_round, 10, limits[1]),
+                    clamp(consistency, 10, limits[2]), seconds_per_step)
 
 
 def check_options(minutes: float, device: str) -> None:

@@ -17,14 +17,13 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
 from ..files import write_text_atomic
-from .demo_stages import StageClock, check_options, claim_output, quiet_lightning
+from .demo_stages import DemoPlan, StageClock, check_options, claim_output, quiet_lightning, split_budget
 
 SAMPLE_RATE = 16000
 #: voices that never reach the train split (unseen speakers in the evaluation)
@@ -39,82 +38,43 @@ STAGE_SHARE = {"teacher": 0.6, "progressive": 0.25, "consistency": 0.15}
 ROUNDS = 3  # progressive distillation 8 -> 4 -> 2 -> 1
 
 
-@dataclass
-class VocoderDemoPlan:
-    teacher_steps: int
-    round_steps: int  # per progressive round (three rounds: 8 -> 4 -> 2 -> 1)
-    consistency_steps: int
-    seconds_per_step: float
-
-
-def plan(minutes: float, seconds_per_step: float) -> VocoderDemoPlan:
+def plan(minutes: float, seconds_per_step: float) -> DemoPlan:
     """Steps per stage so that training takes about ``minutes`` in all."""
-    budget = minutes * 60.0
-    clamp = lambda v, lo, hi: int(min(max(v, lo), hi))  # noqa: E731
-    return VocoderDemoPlan(
-        clamp(budget * STAGE_SHARE["teacher"] / (seconds_per_step * STAGE_COST["teacher"]), 20, 50000),
-        clamp(budget * STAGE_SHARE["progressive"] / ROUNDS / (seconds_per_step * STAGE_COST["progressive"]), 10, 10000),
-        clamp(budget * STAGE_SHARE["consistency"] / (seconds_per_step * STAGE_COST["consistency"]), 10, 10000),
-        seconds_per_step)
+    return split_budget(minutes, seconds_per_step, STAGE_SHARE, STAGE_COST, ROUNDS, limits=(50000, 10000, 10000))
 
 
-def teacher_recipe(data_root: Path, device: str, overrides: list[str] | None = None) -> Any:
-    """The demo's teacher: the packaged ``demo-vocoder`` recipe on ``data_root``."""
+def _recipe(name: str, data_root: Path, device: str, overrides: list[str] | None = None) -> Any:
+    """A packaged recipe (``demo-vocoder``: the teacher, ``demo-vocoder-distill``: the
+    students) on ``data_root`` and ``device``."""
     from ..train.config import load_recipe
 
     accelerator = "gpu" if device.startswith("cuda") else "cpu"
-    return load_recipe("demo-vocoder", [f"data.root={data_root}", f"trainer.accelerator={accelerator}",
-                                                 *(overrides or [])])
+    return load_recipe(name, [f"data.root={data_root}", f"trainer.accelerator={accelerator}", *(overrides or [])])
 
 
-def distill_recipe(data_root: Path, device: str, overrides: list[str]) -> Any:
-    """The students' recipe: the packaged ``demo-vocoder-distill`` on ``data_root``."""
-    from ..train.config import load_recipe
-
-    accelerator = "gpu" if device.startswith("cuda") else "cpu"
-    return load_recipe("demo-vocoder-distill", [f"data.root={data_root}",
-                                                         f"trainer.accelerator={accelerator}", *overrides])
-
-
-def _teacher_module(data_root: Path, device: str, overrides: list[str] | None) -> Any:
+def teacher_module(data_root: Path, device: str, overrides: list[str] | None = None) -> Any:
+    """The teacher's module as its recipe builds it (untrained)."""
     from ..train.run import build_module, resolve_mel
 
-    recipe = teacher_recipe(data_root, device, overrides)
+    recipe = _recipe("demo-vocoder", data_root, device, overrides)
     return build_module(recipe, SAMPLE_RATE, resolve_mel(recipe), None, None)
 
 
-def describe_teacher(data_root: Path, device: str, overrides: list[str] | None = None) -> str:
-    """One line: the teacher's network, size and receptive field."""
-    from ..train.run import describe_network
-
-    module = _teacher_module(data_root, device, overrides)
-    return "teacher " + describe_network(module.recipe.model.preset, module.net, SAMPLE_RATE)
-
-
-def time_teacher_step(data_root: Path, device: str, overrides: list[str] | None = None, steps: int = 4) -> float:
-    """Seconds per teacher training step here (a few plain steps of the recipe's network on
-    random audio at its batch, with the learned prior's regression); Lightning adds a little."""
+def time_teacher_step(module: Any, device: str, steps: int = 4) -> float:
+    """Seconds per teacher training step here (a few plain steps of the teacher ``module``'s
+    loss on random audio at its batch); Lightning adds a little."""
     from ..audio.mel import log_mel
-    from ..diffusion import diffusion_loss
 
-    module = _teacher_module(data_root, device, overrides)
     recipe = module.recipe
-    net = module.net.to(device)
-    opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
+    module = module.to(device)
+    opt = torch.optim.AdamW(module.net.parameters(), lr=1e-4)
     gen = torch.Generator().manual_seed(0)
     audio = torch.randn(recipe.data.batch_size, 1, recipe.data.segment_samples, generator=gen) * 0.1
-    mel = log_mel(audio[:, 0], module.mel_config).to(device)
-    x0 = module.data_transform.encode(audio.to(device))
+    batch = {"audio": audio.to(device), "mel": log_mel(audio[:, 0], module.mel_config).to(device)}
     times = []
     for i in range(steps + 1):
         t0 = time.perf_counter()
-        out = diffusion_loss(net, x0, module.schedule, parameterisation=recipe.diffusion.parameterisation,
-                             weighting=module.weighting, time_sampling=recipe.diffusion.time_sampling,
-                             cond={"mel": mel})
-        loss = out.loss
-        prior_loss = net.auxiliary_loss(x0, mel) if hasattr(net, "auxiliary_loss") else None
-        if prior_loss is not None:
-            loss = loss + prior_loss
+        loss, _ = module.batch_loss(batch, gen)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -153,7 +113,7 @@ def _run_stages(out: Path, clock: StageClock, device: str, minutes: float, num_c
                 progress: bool, overrides: list[str] | None) -> dict[str, Any]:
     from ..data.espeak import EspeakCorpusConfig, write_espeak_corpus
     from ..train.distill import distill
-    from ..train.run import train
+    from ..train.run import describe_network, train
     from .evaluate import EvalOptions, evaluate
     from .gallery import write_gallery
 
@@ -169,30 +129,33 @@ def _run_stages(out: Path, clock: StageClock, device: str, minutes: float, num_c
     done()
 
     done = stage("timing")
-    p = plan(minutes, time_teacher_step(data_root, device, overrides))
-    say(describe_teacher(data_root, device, overrides))
+    module = teacher_module(data_root, device, overrides)
+    p = plan(minutes, time_teacher_step(module, device))
+    say("teacher " + describe_network(module.recipe.model.preset, module.net, SAMPLE_RATE))
     say(f"{p.seconds_per_step * 1000:.0f} ms per teacher step here: teacher {p.teacher_steps} steps, "
         f"progressive {ROUNDS} rounds x {p.round_steps} steps, consistency {p.consistency_steps} steps")
     done()
 
     done = stage(f"1/4 teacher ({p.teacher_steps} steps)")
     vals = max(p.teacher_steps // 2, 1)
-    teacher = train(teacher_recipe(data_root, device, [*(overrides or []), f"trainer.max_steps={p.teacher_steps}",
-                                                       f"trainer.val_every={vals}",
-                                                       f"trainer.checkpoint_every={vals}"]),
+    teacher_steps = [f"trainer.max_steps={p.teacher_steps}", f"trainer.val_every={vals}",
+                     f"trainer.checkpoint_every={vals}"]
+    teacher = train(_recipe("demo-vocoder", data_root, device, [*(overrides or []), *teacher_steps]),
                     out / "teacher", progress=progress)
     done()
 
     stage_steps = [f"trainer.val_every={p.round_steps}", f"trainer.checkpoint_every={p.round_steps}",
                    f"trainer.max_steps={p.round_steps}"]
     done = stage(f"2/4 progressive distillation 8 -> 4 -> 2 -> 1 ({p.round_steps} steps per round)")
-    distill(distill_recipe(data_root, device, stage_steps), teacher, out / "progressive", progress=progress)
+    distill(_recipe("demo-vocoder-distill", data_root, device, stage_steps), teacher, out / "progressive",
+            progress=progress)
     done()
 
     cd_steps = [f"trainer.val_every={p.consistency_steps}", f"trainer.checkpoint_every={p.consistency_steps}",
                 f"trainer.max_steps={p.consistency_steps}", "distill.method=consistency_distillation"]
     done = stage(f"3/4 consistency distillation ({p.consistency_steps} steps)")
-    distill(distill_recipe(data_root, device, cd_steps), teacher, out / "consistency", progress=progress)
+    distill(_recipe("demo-vocoder-distill", data_root, device, cd_steps), teacher, out / "consistency",
+            progress=progress)
     done()
 
     done = stage("4/4 evaluation (held-out speakers and sentences) and gallery")

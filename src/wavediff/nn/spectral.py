@@ -229,13 +229,11 @@ class SpectralDenoiser(ConfiguredDenoiser):
     def _least_squares_magnitude(self, mel: Tensor) -> Tensor:
         """The STFT magnitude of ``x_0`` (mel framing, raw units) whose mel is ``mel``, by
         non-negative least squares through the filter bank: ``(B, mel_bins, F) -> (B, n_fft//2+1, F)``."""
+        from ..audio.griffin_lim import least_squares_inversion
         from ..audio.mel import decompress_mel
 
         linear = decompress_mel(mel.float(), self._mel_cfg)
-        mag = (self.fbank_pinv @ linear).clamp_min(0.0)
-        target = self.fbank.T @ linear
-        for _ in range(_NNLS_ITERATIONS):
-            mag = mag * target / (self.fbank.T @ (self.fbank @ mag) + 1e-12)
+        mag = least_squares_inversion(linear, self.fbank, self.fbank_pinv, _NNLS_ITERATIONS)
         if self._mel_cfg.power != 1.0:
             mag = mag.sqrt()
         return mag * self.x0_gain

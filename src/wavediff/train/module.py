@@ -109,20 +109,24 @@ class DiffusionModule(L.LightningModule):
     def _train_net(self):
         return self._compiled[0] if self._compiled else self.net
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
+    def batch_loss(self, batch: dict[str, Any], generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The training loss of ``batch`` (``audio``, and ``mel`` or ``label``) with noise and
+        times from ``generator``: the diffusion loss plus, where the network has a part trained
+        by its own regression (the spectral network's learned prior), that part's loss, which is
+        also returned on its own (None without one)."""
         d = self.recipe.diffusion
-        gen = self._step_generator()
-        cond = self._cond(batch, gen, d.class_dropout)
+        cond = self._cond(batch, generator, d.class_dropout)
         x0 = self.data_transform.encode(batch["audio"])
         out = diffusion_loss(self._train_net(), x0, self.schedule, parameterisation=d.parameterisation,
-                             weighting=self.weighting, time_sampling=d.time_sampling, generator=gen, cond=cond)
-        loss = out.loss
-        # a network part trained by its own regression (the spectral network's learned prior)
+                             weighting=self.weighting, time_sampling=d.time_sampling, generator=generator, cond=cond)
         auxiliary = getattr(self.net, "auxiliary_loss", None)
         prior_loss = auxiliary(x0, cond["mel"]) if auxiliary is not None and "mel" in cond else None
+        return (out.loss if prior_loss is None else out.loss + prior_loss), prior_loss
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
+        loss, prior_loss = self.batch_loss(batch, self._step_generator())
         if prior_loss is not None:
             self.log("train/prior_loss", prior_loss, prog_bar=True, batch_size=batch["audio"].shape[0])
-            loss = loss + prior_loss
         return self._finish_step(loss, batch["audio"].shape[0])
 
     def _finish_step(self, loss: torch.Tensor, batch_size: int) -> torch.Tensor | None:
