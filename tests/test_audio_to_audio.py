@@ -25,7 +25,7 @@ def model(tmp_path_factory):
     hold for any denoiser), with its output head randomised so the network matters."""
     tmp = tmp_path_factory.mktemp("a2a")
     recipe = load_recipe("demo", [
-        "model.overrides={residual_layers: 2, residual_channels: 8, embedding_dim: 16, mlp_dim: 32}",
+        "model.preset=tiny", "model.overrides={residual_layers: 2, residual_channels: 8, embedding_dim: 16, mlp_dim: 32}",
         f"data.root={tmp / 'demo'}", "data.options={clips_per_class: 2, clip_seconds: 0.25}",
         "data.segment_samples=1024", "data.batch_size=2", "data.valid_clips=2", "trainer.max_steps=2",
         "trainer.val_every=2", "trainer.checkpoint_every=2", "sample.steps=8"])

@@ -15,7 +15,7 @@ from wavediff.train.module import load_module
 from wavediff.train.run import build_module, resolve_mel, train
 from wavediff.vocoder import Vocoder
 
-from tiny_runs import NET, SMALL
+from tiny_runs import TINY_NET, SMALL
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -28,7 +28,7 @@ def _demo(root):
 
 
 def _teacher_recipe(root, steps=4):
-    return load_recipe("demo", [NET, *SMALL, *_demo(root / "demo"), *TRANSFORM,
+    return load_recipe("demo", [*TINY_NET, *SMALL, *_demo(root / "demo"), *TRANSFORM,
                                                         "sample.steps=2", f"trainer.max_steps={steps}",
                                                         f"trainer.val_every={steps}", f"trainer.checkpoint_every={steps}"])
 
@@ -92,7 +92,7 @@ def test_students_inherit_the_map_and_decode(teacher, tmp_path, method):
 
 
 def test_chunked_vocoding_is_exact_across_the_de_emphasis(tmp_path, monkeypatch):
-    recipe = load_recipe("tiny-vocoder", [NET, f"data.root={tmp_path}", *TRANSFORM])
+    recipe = load_recipe("tiny-vocoder", [*TINY_NET, f"data.root={tmp_path}", *TRANSFORM])
     mel = resolve_mel(recipe)
     module = build_module(recipe, 16000, mel, None, None).eval()
     torch.manual_seed(0)

@@ -323,3 +323,17 @@ def test_foreign_wavs_in_the_target_folder_are_refused(tmp_path):
     sf.write(out / "speech" / "a.wav", np.zeros(160, dtype=np.float32), SR)
     with pytest.raises(CorpusExistsError):
         write_demo_corpus(out, DemoCorpusConfig(clips_per_class=1, clip_seconds=0.2))
+
+
+def test_notes_limits_each_class_to_the_lowest_notes_of_its_scale():
+    cfg = DemoCorpusConfig(clips_per_class=9, clip_seconds=0.2, notes=3, classes=("pluck", "bowed"))
+    clips = generate_demo_corpus(cfg)
+    for label, root in (("pluck", 48), ("bowed", 55)):
+        pitches = [c.midi_pitch for c in clips if c.label == label]
+        assert sorted(set(pitches)) == [root, root + 2, root + 4] and len(pitches) == 9  # each 3 times
+    assert DemoCorpusConfig.from_dict(cfg.to_dict()) == cfg
+    # the whole scale is the default, and a config written before `notes` existed still reads the same
+    assert "notes" not in DemoCorpusConfig().to_dict() and DemoCorpusConfig.from_dict(DemoCorpusConfig().to_dict()).notes == 15
+    for bad in (0, 16, 2.5):
+        with pytest.raises(ValueError, match="notes must be an integer in 1..15"):
+            DemoCorpusConfig(notes=bad)

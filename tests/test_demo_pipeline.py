@@ -31,7 +31,7 @@ def test_the_demo_runs_the_packaged_recipe_and_restores_warnings_and_loggers(tmp
         seen.update(recipe=recipe, level=logging.getLogger("lightning.pytorch").level, filters=list(warnings.filters))
         raise Stop
 
-    monkeypatch.setattr("wavediff.eval.demo.time_teacher_step", lambda device, steps=8, model="tiny": 0.5)
+    monkeypatch.setattr("wavediff.eval.demo.time_teacher_step", lambda device, recipe, steps=8: 0.5)
     monkeypatch.setattr("wavediff.data.demo.write_demo_corpus", lambda root, config: None)
     monkeypatch.setattr("wavediff.train.run.train", train)
     logger = logging.getLogger("lightning.pytorch")
@@ -88,7 +88,7 @@ def test_the_summary_picks_the_best_value_in_each_metrics_direction():
         best_by_steps(report, "nn_train_ratio")  # a target value (about 1), not a direction
 
     # the default metrics are the registry's highlighted distribution metrics, which the rows hold
-    assert SUMMARY_METRICS == ("fd_mel", "coverage", "class_consistency")
+    assert SUMMARY_METRICS == ("fd_mel", "coverage", "class_consistency", "periodicity_gap")
     text = summary_table(report)
     assert "fd_mel (lower is better; teacher: the best of its samplers; real vs real 40.800)" in text
     assert "coverage (higher is better; teacher: the best of its samplers; real vs real 0.812)" in text
@@ -138,24 +138,29 @@ def test_model_chooses_the_teacher_network(tmp_path, capsys, monkeypatch):
     class Stop(Exception):
         pass
 
-    def timed(device, steps=8, model="tiny"):
-        seen["timed"] = model
+    def timed(device, recipe, steps=8):
+        seen["timed"] = (recipe.model.preset, recipe.model.overrides)
         return 0.5
 
     def train(recipe, out, progress=True):
-        seen["trained"] = recipe.model.preset
+        seen["trained"] = (recipe.model.preset, recipe.model.overrides)
         raise Stop  # the teacher's recipe is all this test needs
 
     monkeypatch.setattr("wavediff.eval.demo.time_teacher_step", timed)
     monkeypatch.setattr("wavediff.train.run.train", train)
     with pytest.raises(Stop):
         run_demo(tmp_path / "demo", model="base")
-    assert seen == {"timed": "base", "trained": "base"}
+    assert seen == {"timed": ("base", {}), "trained": ("base", {})}  # the preset as it is
     printed = capsys.readouterr().out
     assert "teacher network base: " in printed and "receptive field 6139 samples" in printed
+    with pytest.raises(Stop):  # by default: the recipe's network, overrides and all
+        run_demo(tmp_path / "default")
+    shipped = load_recipe("demo").model
+    assert seen == {"timed": (shipped.preset, shipped.overrides), "trained": (shipped.preset, shipped.overrides)}
+    assert "teacher network spectral: " in capsys.readouterr().out
     # the command line offers every preset, and refuses others before any work
     demo = next(a for a in build_parser()._subparsers._group_actions[0].choices["demo"]._actions if a.dest == "model")
-    assert demo.choices == list(PRESETS) and demo.default is None  # None: the music task's tiny
+    assert demo.choices == list(PRESETS) and demo.default is None  # None: the demo recipe's network
     with pytest.raises(SystemExit) as refused:
         main(["demo", "--task", "music", "--out", str(tmp_path / "other"), "--model", "huge"])
     assert refused.value.code == 2

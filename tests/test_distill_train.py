@@ -18,7 +18,7 @@ from wavediff.train.module import load_module
 from wavediff.train.run import train
 from wavediff.vocoder import Vocoder, positional_noise
 
-from tiny_runs import NET, SMALL
+from tiny_runs import TINY_NET, SMALL
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -31,7 +31,7 @@ def _demo(root):
 def teacher(tmp_path_factory):
     """A class-conditional demo teacher (guidance 1.5 in its recipe), 4 steps of training."""
     tmp = tmp_path_factory.mktemp("teacher")
-    recipe = load_recipe("demo", [NET, *SMALL, *_demo(tmp.parent / "demo"), "sample.steps=2",
+    recipe = load_recipe("demo", [*TINY_NET, *SMALL, *_demo(tmp.parent / "demo"), "sample.steps=2",
                                                           "trainer.max_steps=4", "trainer.val_every=4",
                                                           "trainer.checkpoint_every=4"])
     return train(recipe, tmp / "run", progress=False)
@@ -168,7 +168,7 @@ def test_consistency_distillation_resumes_exactly_and_samples(teacher, tmp_path)
 def test_consistency_training_from_scratch_unconditional_with_mrstft(tmp_path):
     recipe = distill_recipe(tmp_path / "demo", "distill.method=consistency_training", "distill.loss=both",
                             "distill.scales_start=2", "distill.scales_end=8", "model.conditioning=none",
-                            "model.preset=tiny", NET, steps=3)
+                            *TINY_NET, steps=3)
     last = distill(recipe, None, tmp_path / "ct", progress=False)
     ckpt = torch.load(last, map_location="cpu", weights_only=True)
     assert ckpt["wavediff"]["distilled"]["method"] == "consistency_training"
@@ -180,7 +180,7 @@ def test_consistency_training_from_scratch_unconditional_with_mrstft(tmp_path):
 
 def test_mel_vocoder_distills_with_the_paper_recipe(tmp_path):
     corpus = make_ljspeech(tmp_path / "lj")
-    shrink = [NET, "data.batch_size=2", "data.num_workers=0", "data.valid_clips=1", f"data.root={corpus}",
+    shrink = [*TINY_NET, "data.batch_size=2", "data.num_workers=0", "data.valid_clips=1", f"data.root={corpus}",
               f"data.mel_cache={tmp_path / 'mel'}", "data.segment_samples=1024"]
     teacher = train(load_recipe("ljspeech-vocoder", shrink + [
         "trainer.max_steps=2", "trainer.val_every=2", "trainer.checkpoint_every=2", "sample.steps=2"]),

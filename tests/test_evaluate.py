@@ -16,7 +16,7 @@ from wavediff.train.config import load_recipe
 from wavediff.train.distill import distill
 from wavediff.train.run import train
 
-from tiny_runs import NET, SMALL
+from tiny_runs import TINY_NET, SMALL
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -27,7 +27,7 @@ def family(tmp_path_factory):
     student, a few training steps each."""
     tmp = tmp_path_factory.mktemp("family")
     demo = [f"data.root={tmp / 'demo'}", "data.options={clips_per_class: 3, clip_seconds: 0.25}"]
-    recipe = load_recipe("demo", [NET, *SMALL, *demo, "sample.steps=4", "sample.method=dpmpp_2m",
+    recipe = load_recipe("demo", [*TINY_NET, *SMALL, *demo, "sample.steps=4", "sample.method=dpmpp_2m",
                                                           "trainer.max_steps=3",
                                                           "trainer.val_every=3", "trainer.checkpoint_every=3"])
     teacher = train(recipe, tmp / "teacher", progress=False)
@@ -106,7 +106,7 @@ def test_same_seed_same_clips(family, tmp_path):
 def test_vocoder_copy_synthesis_report(family, tmp_path):
     demo = tmp_path / "demo"
     recipe = load_recipe("tiny-vocoder", [
-        f"data.root={demo}", "data.options={clips_per_class: 2, clip_seconds: 0.25}", NET, *SMALL,
+        f"data.root={demo}", "data.options={clips_per_class: 2, clip_seconds: 0.25}", *TINY_NET, *SMALL,
         "data.segment_samples=2048", "trainer.max_steps=2", "trainer.val_every=2", "trainer.checkpoint_every=2"])
     ckpt = train(recipe, tmp_path / "voc", progress=False)
     report = evaluate([ckpt], demo, tmp_path / "report",

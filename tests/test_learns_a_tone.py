@@ -63,10 +63,10 @@ def _module(tmp_path, parameterisation):
     from wavediff.train.config import load_recipe
     from wavediff.train.run import build_module
 
-    from tiny_runs import NET
+    from tiny_runs import TINY_NET
 
     recipe = load_recipe("demo", [
-        f"data.root={tmp_path}", NET, f"diffusion.parameterisation={parameterisation}",
+        f"data.root={tmp_path}", *TINY_NET, f"diffusion.parameterisation={parameterisation}",
         "diffusion.weighting=eps", "diffusion.data_scale=5.0", "diffusion.pre_emphasis=0.0"])
     return build_module(recipe, 16000, None, ["a", "b"], None).eval()
 

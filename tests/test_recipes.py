@@ -4,6 +4,7 @@ packaged recipe builds its model and dataset on a tiny fake corpus in the recipe
 and runs a few training steps (network shrunk, crops short; everything else as shipped)."""
 
 import pytest
+import torch
 
 from fake_corpora import make_folder, make_ljspeech, make_maestro, make_nsynth, make_sc09, make_vctk
 from wavediff.cli import main
@@ -21,9 +22,12 @@ SHRINK = ["data.batch_size=2", "data.num_workers=0", "data.valid_clips=1", "trai
           "trainer.val_every=2", "trainer.checkpoint_every=2", "sample.steps=2"]
 
 
-SMALL_NET = {
-    False: "model.overrides={residual_layers: 2, residual_channels: 8, dilation_cycle: 2, embedding_dim: 16, mlp_dim: 32}",
-    True: "model.overrides={channels: 16, blocks: 1, kernel_size: 3, expansion: 1, embedding_dim: 16, mlp_dim: 16}",
+SMALL_NET = {  # set field by field: a recipe's other overrides (its prior, say) stay as shipped
+    False: [f"model.overrides.{k}={v}" for k, v in dict(residual_layers=2, residual_channels=8, dilation_cycle=2,
+                                                        embedding_dim=16, mlp_dim=32).items()],
+    True: [f"model.overrides.{k}={v}" for k, v in dict(channels=16, blocks=1, kernel_size=3, expansion=1,
+                                                       embedding_dim=16, mlp_dim=16, magnitude_channels=16,
+                                                       magnitude_blocks=1, frequency_channels=4).items()],
 }
 
 
@@ -100,7 +104,7 @@ def test_recipe_trains_on_a_fake_corpus(name, tmp_path):
     # short crops: a few mel frames for vocoders, a quarter second otherwise
     hop = 256 if shipped.mel is not None else 1
     extra.append(f"data.segment_samples={4 * hop if hop > 1 else 1024}")
-    recipe = load_recipe(name, [SMALL_NET[shipped.model.preset == "spectral"]] + SHRINK + extra)
+    recipe = load_recipe(name, SMALL_NET[shipped.model.preset == "spectral"] + SHRINK + extra)
     last = train(recipe, tmp_path / "run", progress=False)
     module = load_module(last)
     assert module.recipe.name == shipped.name
@@ -108,6 +112,12 @@ def test_recipe_trains_on_a_fake_corpus(name, tmp_path):
     assert (module.net.config.num_classes is not None) == (shipped.model.conditioning == "class")
     if shipped.mel is not None:
         assert module.mel_config.hop_length == 256 and (tmp_path / "mel-cache").exists() == bool(shipped.data.mel_cache)
+    shrunk = {a.split("=")[0].split(".")[-1] for a in SMALL_NET[shipped.model.preset == "spectral"]}
+    for key, value in shipped.model.overrides.items():  # the recipe's own network settings were kept
+        assert key in shrunk or getattr(module.net.config, key) == value, key
+    if getattr(module.net.config, "prior", None) == "corpus":  # fitted from the corpus, in the EMA copy too
+        power = module.ema.model.corpus_power
+        assert not torch.equal(power, torch.ones_like(power)) and torch.equal(power, module.net.corpus_power)
     assert list((tmp_path / "run" / "samples").glob("step_*/*.wav"))
     assert list((tmp_path / "run" / "samples").glob("step_*/*.png"))
 

@@ -82,13 +82,36 @@ def test_distribution_metrics_rank_real_clips_above_noise(corpus, tmp_path):
                                                           _noise((5, 1, shape[-1]), 0.1, 2000.0, sr, seed=8)]), labels),
     }
     highlighted = _check_highlights(rows, tmp_path)
-    assert set(highlighted) == {"fd_mel", "coverage", "class_consistency"}
+    assert set(highlighted) == {"fd_mel", "coverage", "class_consistency", "periodicity_gap"}
     # what the unhighlighted ones would have marked: noise
     assert min(rows, key=lambda r: rows[r]["mrstft_to_teacher"]) == "white -40 dBFS (the teacher)"
     assert all(m["copy_fraction"] == 0.0 for r, m in rows.items() if r != "real")  # its best value
     # the real-vs-real floor of the same metrics sits with the real row, far from noise
     floor = score.floor(corpus["train"])
     assert floor["fd_mel"] < 0.5 * min(m["fd_mel"] for r, m in rows.items() if r != "real")
+
+
+def _shaped_noise(audio: torch.Tensor, seed: int) -> torch.Tensor:
+    """Noise with each clip's own spectral envelope and loudness over time (the STFT magnitude
+    smoothed over 300 Hz, random phases): a noise texture shaped like the note, without its pitch."""
+    window = torch.hann_window(512)
+    spec = torch.stft(audio[:, 0], 512, 128, window=window, center=True, return_complex=True)
+    smooth = torch.nn.functional.avg_pool1d(spec.abs().transpose(1, 2), 9, stride=1, padding=4).transpose(1, 2)
+    phase = torch.rand(spec.shape, generator=torch.Generator().manual_seed(seed)) * 2 * torch.pi
+    return torch.istft(smooth * torch.exp(1j * phase), 512, 128, window=window, center=True,
+                       length=audio.shape[-1])[:, None]
+
+
+def test_a_noise_texture_shaped_like_the_notes_is_caught_by_periodicity(corpus):
+    """The log-mel statistics (fd_mel, class_consistency) cannot tell the notes from noise
+    carrying each note's envelope; periodicity_gap can: the texture sits far from the real
+    clips, and the real clips near the floor of other real clips."""
+    sr = corpus["sr"]
+    score = DistributionMetrics(corpus["held"], sr, held_out_labels=corpus["held_labels"])
+    labels = corpus["labels"]
+    real, texture = score(corpus["real"], labels), score(_shaped_noise(corpus["real"], seed=3), labels)
+    assert texture["class_consistency"] >= 0.8  # it names the class from the envelope alone
+    assert real["periodicity_gap"] < 0.1 and texture["periodicity_gap"] > 0.3, (real, texture)
 
 
 def test_copy_synthesis_defaults_rank_a_close_copy_above_noise(corpus, tmp_path):

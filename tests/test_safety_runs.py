@@ -16,7 +16,7 @@ import lightning as L
 import pytest
 import torch
 
-from tiny_runs import NET, ROOT, SMALL
+from tiny_runs import ROOT, TINY_NET, SMALL
 from wavediff.checkpoint_io import load_checkpoint
 from wavediff.cli import main
 from wavediff.train.config import RecipeError, load_recipe
@@ -29,7 +29,7 @@ RECIPE = "demo"
 
 
 def _overrides(demo: Path, steps: int, *extra: str) -> list[str]:
-    return [NET, *SMALL, f"data.root={demo}", "data.options={clips_per_class: 2, clip_seconds: 0.25}",
+    return [*TINY_NET, *SMALL, f"data.root={demo}", "data.options={clips_per_class: 2, clip_seconds: 0.25}",
             "sample.steps=2", f"trainer.max_steps={steps}", *extra]
 
 

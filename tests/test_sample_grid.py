@@ -25,7 +25,7 @@ def test_grid_for_rules():
 
 
 def _module(tmp_path, *overrides):
-    recipe = load_recipe("demo", [f"data.root={tmp_path}", f"model.overrides={NET}",
+    recipe = load_recipe("demo", [f"data.root={tmp_path}", "model.preset=tiny", f"model.overrides={NET}",
                                                           *overrides])
     return build_module(recipe, 16000, None, ["a", "b"], None)
 
@@ -95,7 +95,7 @@ def test_the_vocoder_follows_the_same_rule(tmp_path, seen_grids):
     from wavediff.vocoder import Vocoder
 
     recipe = load_recipe("tiny-vocoder", [
-        f"data.root={tmp_path}", f"model.overrides={NET}", "sample.method=ddpm", "sample.grid=uniform_logsnr"])
+        f"data.root={tmp_path}", "model.preset=tiny", f"model.overrides={NET}", "sample.method=ddpm", "sample.grid=uniform_logsnr"])
     voc = Vocoder(build_module(recipe, 16000, resolve_mel(recipe), None, None).eval())
     mel = voc.mel(torch.zeros(1, 1024))
     voc.vocode(mel, 3)

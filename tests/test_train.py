@@ -8,7 +8,7 @@ from wavediff.train.config import RecipeError, load_recipe
 from wavediff.train.module import NonFiniteLossError, load_module
 from wavediff.train.run import train
 
-TINY = ["model.overrides={residual_layers: 2, residual_channels: 8, embedding_dim: 16, mlp_dim: 32}",
+TINY = ["model.preset=tiny", "model.overrides={residual_layers: 2, residual_channels: 8, embedding_dim: 16, mlp_dim: 32}",
         "data.segment_samples=1024", "data.batch_size=2", "data.valid_clips=2",
         "trainer.log_every=1", "sample.steps=2"]
 

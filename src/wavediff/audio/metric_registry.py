@@ -95,8 +95,8 @@ _DNSMOS_PKGS = ("speechmos", "onnxruntime", "requests")
 #: and why the others are not, is decided here (``highlight``). At 32 clips per row k-NN
 #: precision rated broadband noise 0.78-1.0 against a real-vs-real 0.78 and k-NN recall
 #: rose to 0.6-0.7 for quiet noise with a few loud noise clips, so neither is reported;
-#: ``fd_mel``, ``coverage`` and ``class_consistency`` rank real clips above white,
-#: low-passed and added noise (tests/test_report_metrics_prefer_audio.py).
+#: ``fd_mel``, ``coverage``, ``class_consistency`` and ``periodicity_gap`` rank real clips above
+#: white, low-passed and added noise (tests/test_report_metrics_prefer_audio.py).
 METRICS: dict[str, MetricInfo] = dict(
     [
         _copy("mrstft_distance", False, "dimensionless",
@@ -137,6 +137,10 @@ METRICS: dict[str, MetricInfo] = dict(
         _dist("class_consistency", True, "fraction",
               "share of generated clips nearest to the held-out centroid of the class asked for "
               "(chance: 1 / classes)"),
+        _dist("periodicity_gap", False, "dimensionless",
+              "difference between the generated and the held-out clips' mean periodicity (largest "
+              "normalised autocorrelation at lags of 1-20 ms: pitched notes near 1, noise near 0), per "
+              "class for class models; a noise texture shaped like a note scores far from the notes"),
         _dist("nn_train_ratio", None, "ratio",
               "median distance to the nearest training clip over held-out clips' (about 1: no copying, "
               "near 0: memorised); a memorisation check, never highlighted", highlight=False),

@@ -22,7 +22,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     from ..eval.demo import run_demo
 
     run_demo(args.out or Path("demo-out"), device=args.device, minutes=args.minutes, num_clips=args.clips or 32,
-             model=args.model or "tiny")
+             model=args.model)
     return 0
 
 
@@ -72,7 +72,7 @@ def add_demo(sub: argparse._SubParsersAction) -> None:
         "  wavediff demo --minutes 3                      # a shorter training budget\n"
         "  wavediff demo --task music                     # class-conditional notes on the synthetic demo corpus\n"
         "  wavediff demo --device cuda --minutes 10       # on a GPU\n"
-        "  wavediff demo --task music --device cuda --model base   # a teacher whose receptive field holds notes\n",
+        "  wavediff demo --task music --device cuda --model base   # a DiffWave teacher, for a GPU\n",
         _run_demo)
     dm.add_argument("--task", choices=["vocoder", "music"], default="vocoder",
                     help="vocoder (default): a mel vocoder on espeak-ng speech, judged against the originals "
@@ -85,11 +85,10 @@ def add_demo(sub: argparse._SubParsersAction) -> None:
     dm.add_argument("--clips", type=int, default=None,
                     help="held-out clips (vocoder, default 8) or generated clips per row (music, default 32)")
     dm.add_argument("--model", default=None, choices=["tiny", "base", "large", "spectral"],
-                    help="music task: network preset of the teacher (and so of the students): tiny (default) is "
-                         "CPU-sized, "
-                         "with a 29-sample receptive field that makes spectral textures, not pitch; base and "
-                         "large (6139 samples) are for a GPU; spectral is the frame-rate STFT network "
-                         "(receptive field 7168 samples at tiny's cost per sample)")
+                    help="music task: the teacher's network preset as it is (the students inherit it); by "
+                         "default the demo recipe's CPU-sized network: spectral with the corpus prior and the "
+                         "time-frequency branch. base and large (DiffWave, 6139-sample receptive field) are for "
+                         "a GPU; tiny (29 samples) makes spectral textures, not pitch")
 
 
 def add_evaluate(sub: argparse._SubParsersAction) -> None:

@@ -116,6 +116,9 @@ class DemoCorpusConfig:
         sample_rate: Hz (>= 8000).
         clip_seconds: length of every clip in seconds (>= 0.1).
         clips_per_class: number of clips of each class (>= 1).
+        notes: how many notes of each class's scale are played, from its lowest (1..15; 15:
+            the whole two-octave scale). Fewer notes: fewer pitches for a generator to choose
+            between in each class.
         seed: non-negative integer; the whole corpus is a function of it.
         classes: labels to include, a subset of :data:`DEMO_CLASSES`; their order
             defines ``label_index``.
@@ -125,6 +128,7 @@ class DemoCorpusConfig:
     clip_seconds: float = 1.0
     clips_per_class: int = 48
     seed: int = 0
+    notes: int = 15
     classes: tuple[str, ...] = field(default=DEMO_CLASSES)
 
     def __post_init__(self) -> None:
@@ -142,6 +146,9 @@ class DemoCorpusConfig:
             raise ValueError(f"clip_seconds must be >= 0.1, got {self.clip_seconds}")
         if int(self.clips_per_class) != self.clips_per_class or self.clips_per_class < 1:
             raise ValueError(f"clips_per_class must be a positive integer, got {self.clips_per_class}")
+        if int(self.notes) != self.notes or not 1 <= self.notes <= 15:
+            raise ValueError(f"notes must be an integer in 1..15 (the notes of a two-octave major scale), "
+                             f"got {self.notes}")
         if int(self.seed) != self.seed or self.seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed}")
 
@@ -159,6 +166,8 @@ class DemoCorpusConfig:
         """JSON-friendly dict (``classes`` as a list)."""
         d = asdict(self)
         d["classes"] = list(self.classes)
+        if self.notes == 15:  # the whole scale, once the only choice: folders written then still match
+            del d["notes"]
         return d
 
     @classmethod
@@ -201,9 +210,10 @@ class DemoClip:
         return f"{self.label}/{self.id}.wav"
 
 
-def _class_pitches(label: str, count: int, seed: int) -> list[int]:
-    """``count`` notes of the class's scale, cycling through seeded shuffles of it."""
-    scale = _scale(DEMO_REGISTERS[label])
+def _class_pitches(label: str, count: int, seed: int, notes: int = 15) -> list[int]:
+    """``count`` notes of the lowest ``notes`` of the class's scale, cycling through seeded
+    shuffles of them."""
+    scale = _scale(DEMO_REGISTERS[label])[:notes]
     rng = np.random.default_rng([seed, label_key(label), 1])
     pitches: list[int] = []
     while len(pitches) < count:
@@ -224,7 +234,7 @@ def generate_demo_corpus(cfg: DemoCorpusConfig | None = None) -> list[DemoClip]:
     cfg = cfg or DemoCorpusConfig()
     clips: list[DemoClip] = []
     for label_index, label in enumerate(cfg.classes):
-        for i, midi in enumerate(_class_pitches(label, cfg.clips_per_class, cfg.seed)):
+        for i, midi in enumerate(_class_pitches(label, cfg.clips_per_class, cfg.seed, cfg.notes)):
             rng = np.random.default_rng([cfg.seed, label_key(label), 0, i])
             audio, params = render_note(label, midi, rng, cfg.sample_rate, cfg.clip_seconds)
             clips.append(

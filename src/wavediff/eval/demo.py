@@ -54,17 +54,25 @@ def _cadence(steps: int, every: int | None = None) -> tuple[str, ...]:
     return (f"trainer.max_steps={steps}", f"trainer.val_every={every}", f"trainer.checkpoint_every={every}")
 
 
-def time_teacher_step(device: str, steps: int = 8, model: str = "tiny") -> float:
+def teacher_network(recipe: Recipe) -> Any:
+    """The teacher's network as ``wavediff train`` builds it from ``recipe`` (preset and
+    overrides, the demo's classes), before training."""
+    from ..data.demo import DEMO_CLASSES
+    from ..train.run import build_module
+
+    return build_module(recipe, recipe.data.sample_rate, None, list(DEMO_CLASSES), None).net
+
+
+def time_teacher_step(device: str, recipe: Recipe, steps: int = 8) -> float:
     """Seconds per teacher training step on this machine (a few plain PyTorch steps of the
-    demo network, preset ``model``, at the demo batch; Lightning adds a little, see STAGE_COST)."""
+    teacher's network, as ``recipe`` builds it, at its batch; Lightning adds a little, see
+    STAGE_COST)."""
     from ..data.demo import DEMO_CLASSES
     from ..diffusion import diffusion_loss, schedule_from_config, weighting_from_config
-    from ..nn import build_denoiser
 
-    recipe = load_recipe(TEACHER_RECIPE)
     d, diff = recipe.data, recipe.diffusion
     classes = len(DEMO_CLASSES)
-    net = build_denoiser(model, num_classes=classes).to(device)
+    net = teacher_network(recipe).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
     sched = schedule_from_config(diff.schedule)
     weighting = weighting_from_config(diff.weighting)
@@ -94,25 +102,25 @@ def plan(minutes: float, seconds_per_step: float) -> DemoPlan:
 
 def run_demo(out: str | Path = "demo-out", device: str = "cpu", minutes: float = 5.0, *,
              num_clips: int = 32, steps: tuple[int, ...] = (1, 2, 4, 8, 16), progress: bool = True,
-             model: str = "tiny", say: Callable[[str], None] = print) -> dict[str, Any]:
+             model: str | None = None, say: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the demo pipeline into ``out``; returns the evaluation report (also written to
     ``out/report/report.json``) with ``gallery`` set to the HTML page's path.
 
-    ``model`` is the network preset of the teacher, which the students inherit: ``tiny``
-    (the demo recipe's, CPU-sized) or a larger one for a GPU."""
+    ``model``: the teacher's network (which the students inherit): ``None`` for the ``demo``
+    recipe's (the CPU-sized spectral network with the corpus prior), or a preset of
+    ``wavediff.nn.PRESETS`` as it is, without the recipe's overrides (``base``, ``large``: for a GPU)."""
     from ..nn import PRESETS
 
     check_options(minutes, device)
-    if model not in PRESETS:
+    if model is not None and model not in PRESETS:
         raise ValueError(f"unknown --model {model!r}; choose one of {list(PRESETS)}")
     with quiet_lightning():
         return _run_stages(Path(out), device, minutes, num_clips, steps, progress, model, say)
 
 
 def _run_stages(out: Path, device: str, minutes: float, num_clips: int, steps: tuple[int, ...], progress: bool,
-                model: str, say: Callable[[str], None]) -> dict[str, Any]:
+                model: str | None, say: Callable[[str], None]) -> dict[str, Any]:
     from ..data.demo import DemoCorpusConfig, write_demo_corpus
-    from ..nn import build_denoiser
     from ..train.distill import distill
     from ..train.run import train
     from .evaluate import EvalOptions, evaluate
@@ -121,21 +129,24 @@ def _run_stages(out: Path, device: str, minutes: float, num_clips: int, steps: t
     out = claim_output(out)
     clock = StageClock(say)
     stage, timings = clock.stage, clock.timings
+    network = () if model is None else (f"model.preset={model}", "model.overrides={}")
+    base = _stage_recipe(TEACHER_RECIPE, out / "data", device, *network)
 
     data_root = out / "data"
     done = stage("demo corpus")
     if not (data_root / "corpus.json").is_file():
-        write_demo_corpus(data_root, DemoCorpusConfig(sample_rate=16000))
+        write_demo_corpus(data_root, DemoCorpusConfig(sample_rate=base.data.sample_rate, **base.data.options))
     say(f"corpus: {data_root}")
     done()
 
     done = stage("timing")
-    p = plan(minutes, time_teacher_step(device, model=model))
-    teacher_recipe = _stage_recipe(TEACHER_RECIPE, data_root, device, f"model.preset={model}",
+    p = plan(minutes, time_teacher_step(device, base))
+    teacher_recipe = _stage_recipe(TEACHER_RECIPE, data_root, device, *network,
                                    *_cadence(p.teacher_steps, max(p.teacher_steps // 2, 1)))
-    net = build_denoiser(model, num_classes=len(DemoCorpusConfig().classes))
-    say(f"teacher network {model}: {net.num_parameters() / 1e6:.2f}M parameters, receptive field "
-        f"{net.receptive_field} samples ({1000 * net.receptive_field / teacher_recipe.data.sample_rate:.1f} ms)")
+    net = teacher_network(teacher_recipe)
+    say(f"teacher network {model or teacher_recipe.model.preset}: {net.num_parameters() / 1e6:.2f}M parameters, "
+        f"receptive field {net.receptive_field} samples "
+        f"({1000 * net.receptive_field / teacher_recipe.data.sample_rate:.1f} ms)")
     say(f"{p.seconds_per_step * 1000:.0f} ms per training step here: teacher {p.teacher_steps} steps, "
         f"progressive 2 rounds x {p.round_steps} steps, consistency {p.consistency_steps} steps")
     done()
@@ -163,7 +174,8 @@ def _run_stages(out: Path, device: str, minutes: float, num_clips: int, steps: t
     gallery = write_gallery(out / "report", out / "gallery.html", title="wavediff demo: teacher vs students")
     done()
     total = clock.total()
-    summary = {"plan": p.__dict__, "model": model, "timings_s": timings, "total_s": total, "gallery": str(gallery)}
+    summary = {"plan": p.__dict__, "model": model or teacher_recipe.model.preset, "timings_s": timings,
+               "total_s": total, "gallery": str(gallery)}
     write_text_atomic(out / "demo.json", json.dumps(summary, indent=1))
     say("\n" + summary_table(report))
     say(f"\nfinished in {total / 60:.1f} min; open {gallery.resolve()} in a browser "

@@ -10,7 +10,11 @@ distributions on normalised log-mel statistics:
   dB offset of the log floor and every band counts alike);
 * clip embeddings: per clip the mean and std over time of each standardised band
   ``(2 * n_mels,)``; coverage (k-NN balls), the nearest-neighbour copy check and the
-  class-consistency check use these.
+  class-consistency check use these;
+* periodicity: per clip the largest normalised autocorrelation at lags of 1-20 ms;
+  ``periodicity_gap`` compares its mean per class with the real clips'. Log-mel statistics
+  can be matched by a noise texture with a class's spectral envelope (no pitch at all);
+  periodicity cannot.
 
 The numbers rank models trained on the same corpus; they are not comparable to published
 FAD values. :class:`DistributionMetrics` computes every metric of a report row; what each
@@ -164,6 +168,38 @@ def copy_check(generated: np.ndarray, train: np.ndarray, held_out: np.ndarray) -
             "copy_fraction": float((gen_nn < real_nn.min()).mean())}
 
 
+#: lags of the periodicity feature: periods of 1 to 20 ms (fundamentals of 50 Hz to 1 kHz)
+PERIOD_RANGE_S = (0.001, 0.02)
+
+
+def periodicity(audio: torch.Tensor, sample_rate: int) -> np.ndarray:
+    """Per clip, the largest normalised autocorrelation ``r(k) / r(0)`` at lags of 1 to 20 ms
+    (:data:`PERIOD_RANGE_S`): near 1 for a pitched note (its period repeats), near 0 for
+    white noise, low for a noise texture shaped like a note. ``(B, 1, T)`` or ``(B, T)`` -> ``(B,)``."""
+    x = torch.as_tensor(audio, dtype=torch.float64).reshape(audio.shape[0], -1)
+    x = x - x.mean(1, keepdim=True)
+    n = x.shape[1]
+    spectrum = torch.fft.rfft(x, 2 * n)
+    corr = torch.fft.irfft(spectrum.abs().square(), 2 * n)[:, :n]
+    lo = max(int(PERIOD_RANGE_S[0] * sample_rate), 1)
+    hi = min(int(PERIOD_RANGE_S[1] * sample_rate), n - 1)
+    if hi <= lo:
+        raise ValueError(f"clips of {n} samples are too short for periodicity at {sample_rate} Hz")
+    return (corr[:, lo:hi + 1].max(1).values / corr[:, 0].clamp_min(1e-20)).numpy()
+
+
+def periodicity_gap(generated: np.ndarray, labels: np.ndarray | None, real: np.ndarray,
+                    real_labels: np.ndarray | None) -> float:
+    """Mean absolute difference between the generated and the real clips' mean
+    :func:`periodicity`, per class (classes of ``real_labels``) when both have labels, else
+    over all clips (lower is better)."""
+    if labels is None or real_labels is None:
+        return float(abs(generated.mean() - real.mean()))
+    gaps = [abs(generated[labels == c].mean() - real[real_labels == c].mean())
+            for c in np.unique(real_labels) if (labels == c).any()]
+    return float(np.mean(gaps))
+
+
 def class_consistency(generated: np.ndarray, labels: np.ndarray, real: np.ndarray,
                       real_labels: np.ndarray) -> float:
     """Share of generated clips whose nearest real class centroid (in clip-embedding
@@ -196,6 +232,8 @@ class DistributionMetrics:
         self.real_frames = self.features.frames(held_out)
         self.real_emb = self.features.clip_embeddings(held_out)
         self.held_out_labels = held_out_labels
+        self.sample_rate = sample_rate
+        self.real_periodicity = periodicity(held_out, sample_rate)
         self.train_emb = self.features.clip_embeddings(train) if train is not None else None
         self.teacher = teacher
 
@@ -204,7 +242,9 @@ class DistributionMetrics:
         ``labels`` (n,) when class-conditional; names as in the registry."""
         emb = self.features.clip_embeddings(audio)
         out = {"fd_mel": frechet_distance(self.features.frames(audio), self.real_frames),
-               "coverage": coverage(self.real_emb, emb)}
+               "coverage": coverage(self.real_emb, emb),
+               "periodicity_gap": periodicity_gap(periodicity(audio, self.sample_rate), labels, self.real_periodicity,
+                                                  self.held_out_labels)}
         if labels is not None and self.held_out_labels is not None:
             out["class_consistency"] = class_consistency(emb, labels, self.real_emb, self.held_out_labels)
         if self.train_emb is not None:
@@ -217,4 +257,6 @@ class DistributionMetrics:
         """``fd_mel`` and ``coverage`` of other real clips (training segments, say): the
         values a perfect model reaches with as many clips."""
         return {"fd_mel": frechet_distance(self.features.frames(real), self.real_frames),
-                "coverage": coverage(self.real_emb, self.features.clip_embeddings(real))}
+                "coverage": coverage(self.real_emb, self.features.clip_embeddings(real)),
+                "periodicity_gap": periodicity_gap(periodicity(real, self.sample_rate), None, self.real_periodicity,
+                                                   None)}

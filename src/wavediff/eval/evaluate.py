@@ -7,7 +7,7 @@ from the same starting noise, with the same labels (class-conditional) or the sa
 * vocoders: copy-synthesis metrics against the original clips (``mrstft_distance``,
   ``mel_l1`` on the model's own MelConfig, ``lsd``; speech metrics on request);
 * unconditional / class-conditional models: distribution metrics against random held-out
-  segments (``fd_mel``, ``coverage``; ``class_consistency`` for class models;
+  segments (``fd_mel``, ``coverage``, ``periodicity_gap``; ``class_consistency`` for class models;
   a nearest-neighbour copy check against training clips) and, when several models are
   compared, ``mrstft_to_teacher``: the distance of each clip to the first model's many-step
   deterministic sample from the same noise (what a distilled student tries to reproduce);

@@ -166,7 +166,7 @@ class DenoiserConfig:
         return self.from_dict({**self.to_dict(), **changes})
 
 
-_PRIORS = ("wiener", "learned", "none")
+_PRIORS = ("wiener", "learned", "corpus", "none")
 _PARAMETERISATIONS = ("x0", "eps", "v")
 
 
@@ -191,9 +191,15 @@ class SpectralConfig:
         prior: ``"wiener"`` (the mel's Gaussian posterior mean as the base estimate, with the
             per-bin power that least squares through the mel filter bank gives; needs
             ``mel_config``), ``"learned"`` (the same, with the power predicted from the mel by a
-            small frame-rate network trained by regression, :meth:`SpectralDenoiser.auxiliary_loss`)
-            or ``"none"``.
+            small frame-rate network trained by regression, :meth:`SpectralDenoiser.auxiliary_loss`),
+            ``"corpus"`` (no mel: the training segments' mean power per bin and frame, per class
+            for a class-conditioned network, fitted once before training by
+            :meth:`SpectralDenoiser.fit_corpus_prior`) or ``"none"`` (unit power).
+        prior_frames: frames of the ``corpus`` prior (those of a training segment: the training
+            code sets it); frames past them use the last one.
         magnitude_channels, magnitude_blocks: width and depth of the learned prior's network.
+        frequency_layers, frequency_channels: depth and width of the time-frequency branch, 2-D
+            convolutions over (bins, frames) that share their weights across frequency (0: none).
         projection_iterations: Griffin-Lim iterations that make each ``x0_hat`` consistent with
             the prior's magnitude at inference (never in training); 0 turns it off.
         mel_config: ``MelConfig.to_dict()`` of the conditioning mel (for the prior).
@@ -217,8 +223,11 @@ class SpectralConfig:
     mel_scale: float = 1.0
     num_classes: int | None = None
     prior: str = "wiener"
+    prior_frames: int = 1
     magnitude_channels: int = 256
     magnitude_blocks: int = 6
+    frequency_layers: int = 0
+    frequency_channels: int = 16
     projection_iterations: int = 0
     mel_config: dict[str, Any] | None = None
     data_scale: float = 1.0
@@ -232,7 +241,8 @@ class SpectralConfig:
             raise ValueError(f"SpectralConfig.architecture must be 'spectral', got {self.architecture!r}")
         for name, minimum in (("n_fft", 8), ("stft_hop", 1), ("channels", 1), ("blocks", 0), ("kernel_size", 1),
                               ("expansion", 1), ("taps", 1), ("embedding_dim", 2), ("mlp_dim", 1), ("hop", 1),
-                              ("magnitude_channels", 1), ("magnitude_blocks", 0), ("projection_iterations", 0)):
+                              ("magnitude_channels", 1), ("magnitude_blocks", 0), ("projection_iterations", 0),
+                              ("prior_frames", 1), ("frequency_layers", 0), ("frequency_channels", 1)):
             _check_int(name, getattr(self, name), minimum, "SpectralConfig")
         if self.n_fft % 2:
             raise ValueError(f"SpectralConfig.n_fft must be even, got {self.n_fft}")
@@ -262,11 +272,21 @@ class SpectralConfig:
             raise ValueError(f"prior={self.prior!r} with a mel needs mel_config (the MelConfig of the conditioning mel)")
         if self.prior == "learned" and self.mel_bins is None:
             raise ValueError("prior='learned' predicts the power from the mel: it needs mel_bins")
+        if self.prior == "corpus" and self.mel_bins is not None:
+            raise ValueError("prior='corpus' is the prior of a network without a mel; a vocoder takes its prior "
+                             "from the mel: use prior='wiener' or 'learned'")
+        if self.prior == "corpus" and self.projection_iterations:
+            raise ValueError("projection_iterations project onto the mel prior's magnitude; prior='corpus' has none")
 
     @property
     def uses_prior(self) -> bool:
         """Whether the Wiener estimate from the mel is the network's base estimate."""
         return self.prior in ("wiener", "learned") and self.mel_bins is not None
+
+    @property
+    def uses_corpus_prior(self) -> bool:
+        """Whether the Wiener estimate under the corpus's mean power is the base estimate."""
+        return self.prior == "corpus"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python dictionary of every field (YAML/JSON friendly)."""

@@ -91,6 +91,10 @@ _LOG_MAGNITUDE_SCALE = 4.0
 _MAGNITUDE_EPS = 1e-8
 # the regression target's floor (raw units; quieter bins are all "silence" to a listener)
 _TARGET_FLOOR = 1e-5
+# kernel of the time-frequency branch (bins, frames): +-3 bins is +-94 Hz at n_fft 512 and
+# 16 kHz, enough to see a harmonic peak against its neighbours
+_FREQUENCY_KERNEL = (7, 3)
+_FREQUENCY_PAD = (3, 1)
 # momentum of the fast Griffin-Lim projection (Perraudin et al., 2013; librosa's default)
 _PROJECTION_MOMENTUM = 0.99
 
@@ -156,6 +160,33 @@ class _MagnitudeNet(nn.Module):
         return log_magnitude + self.output_proj(F.gelu(self.out_norm(h)))
 
 
+class _FrequencyNet(nn.Module):
+    """Time-frequency branch: 2-D convolutions over (bins, frames) with FiLM from the
+    embedding, ``(B, inputs, bins, F), (B, D) -> (B, 4, bins, F)``: a complex residual and a
+    complex mask per bin (zero-initialised). The frame stack's 1x1 convolutions treat every
+    bin as its own channel and must learn what a harmonic peak looks like at each frequency
+    separately; these kernels are shared across frequency, so sharpening a peak against
+    its neighbours is learned once for all bins."""
+
+    def __init__(self, inputs: int, channels: int, layers: int, embedding_dim: int) -> None:
+        super().__init__()
+        self.input = nn.Conv2d(inputs, channels, _FREQUENCY_KERNEL, padding=_FREQUENCY_PAD)
+        self.layers = nn.ModuleList(nn.Conv2d(channels, channels, _FREQUENCY_KERNEL, padding=_FREQUENCY_PAD)
+                                    for _ in range(layers))
+        self.films = nn.ModuleList(nn.Linear(embedding_dim, 2 * channels) for _ in range(layers))
+        self.output = nn.Conv2d(channels, 4, 1)
+        nn.init.zeros_(self.output.weight)
+        nn.init.zeros_(self.output.bias)
+
+    def forward(self, x: Tensor, embedding: Tensor) -> Tensor:
+        # channels-last: the CPU's 2-D convolutions run about 1.2x faster on it (fewer reorders)
+        h = self.input(x.contiguous(memory_format=torch.channels_last))
+        for layer, film in zip(self.layers, self.films):
+            scale, shift = film(embedding)[:, :, None, None].chunk(2, dim=1)
+            h = h + layer(F.gelu(h) * (1 + scale) + shift)
+        return self.output(F.gelu(h))
+
+
 class SpectralDenoiser(ConfiguredDenoiser):
     """Frame-rate STFT denoiser with a Wiener prior (see the module docstring).
 
@@ -175,7 +206,7 @@ class SpectralDenoiser(ConfiguredDenoiser):
         window = torch.hann_window(c.n_fft, periodic=True)
         self.register_buffer("window", window, persistent=False)
         self._norm = math.sqrt(float(window.pow(2).sum()))
-        features = 3 * bins + (bins if c.uses_prior else 0) + (c.mel_bins or 0)
+        features = 3 * bins + (bins if c.uses_prior or c.uses_corpus_prior else 0) + (c.mel_bins or 0)
         self.input_proj = nn.Conv1d(features, c.channels, 1)
         self.noise_embedding = NoiseLevelEmbedding(c.embedding_dim, c.mlp_dim)
         self.class_embedding = ClassEmbedding(c.num_classes, c.mlp_dim) if c.num_classes is not None else None
@@ -192,11 +223,19 @@ class SpectralDenoiser(ConfiguredDenoiser):
             self._mel_cfg = MelConfig.from_dict(c.mel_config)
             self._mel_offset = self._mel_cfg.n_fft / 2 - self._mel_cfg.pad
         self.magnitude = None
+        self.frequency = None
+        if c.frequency_layers:
+            inputs = 4 if c.uses_prior or c.uses_corpus_prior else 3
+            self.frequency = _FrequencyNet(inputs, c.frequency_channels, c.frequency_layers, c.mlp_dim)
         if c.uses_prior:
             self._init_prior()
             if c.prior == "learned":
                 self.magnitude = _MagnitudeNet(c.mel_bins, self._mel_cfg.n_fft // 2 + 1, c.magnitude_channels,
                                                c.magnitude_blocks)
+        if c.uses_corpus_prior:
+            # unit power until fit_corpus_prior: an unfitted network is the prior="none" one
+            groups = c.num_classes + 1 if c.num_classes is not None else 1
+            self.register_buffer("corpus_power", torch.ones(groups, bins, c.prior_frames))
         self.fast_inference = False  # no fused path: the frame-rate stack is already cheap
 
     # ------------------------------------------------------------------ prior
@@ -280,6 +319,58 @@ class SpectralDenoiser(ConfiguredDenoiser):
         convergence = (magnitude - target).flatten(1).norm(dim=1) / target.flatten(1).norm(dim=1).clamp_min(1e-8)
         return log_error + convergence.mean()
 
+    @torch.no_grad()
+    def fit_corpus_prior(self, x0: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Set the ``corpus`` prior from clean training segments: their mean power in every
+        bin and frame of this network's STFT, ``x0 (N, 1, T)`` in the units the network
+        denoises (after the data transform), ``T`` the training segment's length.
+
+        With ``labels`` (N,) (a class-conditioned network) each class gets the mean of its
+        own segments and the null class (index ``num_classes``, the unconditional branch of
+        guidance) the mean of all; a class without segments gets that too. Frames past
+        ``prior_frames`` are dropped (or, when there are fewer, the last is repeated).
+        Returns the fitted ``(groups, bins, prior_frames)`` power."""
+        c = self.config
+        if not c.uses_corpus_prior:
+            raise ValueError(f"fit_corpus_prior sets the prior='corpus' power; this network has prior={c.prior!r}")
+        if x0.dim() != 3 or x0.shape[1] != 1 or x0.shape[0] < 1:
+            raise ValueError(f"expected clean segments of shape (N, 1, T), got {tuple(x0.shape)}")
+        device = self.corpus_power.device
+        total = torch.zeros(self.corpus_power.shape[0], self.bins, c.prior_frames, dtype=torch.float64, device=device)
+        count = torch.zeros(self.corpus_power.shape[0], dtype=torch.float64, device=device)
+        if labels is not None:
+            if c.num_classes is None:
+                raise ValueError("labels given, but this network is not class-conditioned")
+            labels = torch.as_tensor(labels, device=device).long()
+            if labels.shape != (x0.shape[0],) or labels.min() < 0 or labels.max() >= c.num_classes:
+                raise ValueError(f"labels must have shape ({x0.shape[0]},) with values in 0..{c.num_classes - 1}")
+        elif c.num_classes is not None:
+            raise ValueError("this network is class-conditioned: fit_corpus_prior needs the segments' labels")
+        null = self.corpus_power.shape[0] - 1
+        for start in range(0, x0.shape[0], 64):
+            chunk = x0[start:start + 64, 0].to(device, torch.float32)
+            spec = torch.stft(chunk, c.n_fft, c.stft_hop, window=self.window, center=True, return_complex=True)
+            power = (spec.abs() / self._norm).square().double()
+            index = torch.arange(c.prior_frames, device=device).clamp(max=power.shape[-1] - 1)
+            power = power[..., index]
+            total[null] += power.sum(0)
+            count[null] += power.shape[0]
+            if labels is not None:
+                chunk_labels = labels[start:start + 64]
+                total[:null].index_add_(0, chunk_labels, power)
+                count[:null] += torch.bincount(chunk_labels, minlength=null).double()
+        mean = total / count.clamp_min(1)[:, None, None]
+        mean[count == 0] = mean[null].clone()
+        self.corpus_power.copy_(mean.float())
+        return self.corpus_power.clone()
+
+    def _corpus_prior(self, class_label: Tensor | int | None) -> Tensor:
+        """``(B, bins, prior_frames)`` corpus power for each label (``(1, ...)`` without classes)."""
+        if self.config.num_classes is None:
+            return self.corpus_power
+        labels = torch.as_tensor(class_label, device=self.corpus_power.device).long().reshape(-1)
+        return self.corpus_power[labels]
+
     @staticmethod
     def _cover(power: Tensor) -> Tensor:
         """The power the corrections are scaled by: the largest prior power nearby, times
@@ -297,6 +388,8 @@ class SpectralDenoiser(ConfiguredDenoiser):
         times the hop, plus one frame on each side)."""
         c = self.config
         frames = 1 + c.blocks * (c.kernel_size - 1) + (c.taps - 1)
+        if c.frequency_layers:  # a parallel branch: the wider of the two
+            frames = max(frames, 1 + (c.frequency_layers + 1) * (_FREQUENCY_KERNEL[1] - 1))
         field = (frames - 1) * c.stft_hop + 2 * c.n_fft
         if c.uses_prior:
             # each projection iteration spreads a change by a frame either side; the learned
@@ -312,6 +405,10 @@ class SpectralDenoiser(ConfiguredDenoiser):
         per_frame = self.input_proj.in_channels * c.channels
         per_frame += c.blocks * (c.kernel_size * c.channels + 2 * c.expansion * c.channels * c.channels)
         per_frame += c.channels * self.output_proj.out_channels
+        if self.frequency is not None:
+            taps, f = _FREQUENCY_KERNEL[0] * _FREQUENCY_KERNEL[1], c.frequency_channels
+            per_bin = taps * f * (self.frequency.input.in_channels + c.frequency_layers * f) + 4 * f
+            per_frame += per_bin * self.bins
         macs = per_frame / c.stft_hop
         if self.magnitude is not None:
             m = c.magnitude_channels
@@ -341,6 +438,8 @@ class SpectralDenoiser(ConfiguredDenoiser):
                 magnitude = self.prior_magnitude(mel)
                 prior = self.power_map @ magnitude.square()
         class_embedding = self._embed_class(class_label, mel.shape[0] if features is not None else None)
+        if c.uses_corpus_prior:
+            prior = self._corpus_prior(class_label)
         return Conditioning(mel_features=features, frames=frames, hop=c.hop if features is not None else None,
                             class_embedding=class_embedding, prior_power=prior,
                             prior_magnitude=magnitude if c.projection_iterations else None)
@@ -387,7 +486,11 @@ class SpectralDenoiser(ConfiguredDenoiser):
         alpha2 = torch.sigmoid(logsnr)[:, None, None]
         sigma2 = torch.sigmoid(-logsnr)[:, None, None]
         # Prior power of x_0 per bin: the mel's where there is a prior, else 1 (unit-variance data).
-        if cond.prior_power is not None:
+        if cond.prior_power is not None and c.uses_corpus_prior:
+            index = torch.arange(frames, device=spec.device).clamp(max=cond.prior_power.shape[-1] - 1)
+            power = cond.prior_power[..., index].clamp_min(_POWER_FLOOR)
+            cover = self._cover(cond.prior_power)[..., index].clamp_min(_POWER_FLOOR)
+        elif cond.prior_power is not None:
             power = self._to_frames(cond.prior_power, frames).clamp_min(_POWER_FLOOR)
             cover = self._to_frames(self._cover(cond.prior_power), frames).clamp_min(_POWER_FLOOR)
         else:
@@ -414,6 +517,10 @@ class SpectralDenoiser(ConfiguredDenoiser):
         padded = F.pad(unit, (half, half)) if half else unit
         for j in range(c.taps):
             correction = correction + torch.complex(pieces[2 + 2 * j], pieces[3 + 2 * j]) * padded[..., j : j + frames]
+        if self.frequency is not None:
+            local = self.frequency(torch.stack(parts[: self.frequency.input.in_channels], dim=1), embedding)
+            correction = correction + torch.complex(local[:, 0], local[:, 1])
+            correction = correction + torch.complex(local[:, 2], local[:, 3]) * unit
         estimate = wiener * spec + posterior_std * correction
         x0_hat = torch.istft(estimate * self._norm, c.n_fft, c.stft_hop, window=self.window, center=True,
                              length=length)
@@ -460,6 +567,6 @@ class SpectralDenoiser(ConfiguredDenoiser):
     def extra_repr(self) -> str:
         c = self.config
         return (f"n_fft={c.n_fft}, stft_hop={c.stft_hop}, channels={c.channels}, blocks={c.blocks}, "
-                f"taps={c.taps}, prior={c.prior if c.uses_prior else 'none'}, "
+                f"taps={c.taps}, prior={c.prior if c.uses_prior or c.uses_corpus_prior else 'none'}, "
                 f"projection_iterations={c.projection_iterations}, mel_bins={c.mel_bins}, "
                 f"num_classes={c.num_classes}, receptive_field={self.receptive_field}")

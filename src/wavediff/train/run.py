@@ -28,6 +28,7 @@ from ..data.datasets import ClipDataset, ClipStore, SegmentDataset, StepSampler,
 from ..checkpoint_io import load_checkpoint
 from ..nn import PRESETS, SpectralConfig, build_denoiser
 from .config import Recipe, RecipeError, write_text_atomic
+from .corpus_prior import PRIOR_SEGMENTS, fit_corpus_prior
 from .module import DiffusionModule
 from .run_folder import check_fresh_or_resumed, run_folder_lock
 from .trainer import fit, make_trainer
@@ -145,6 +146,10 @@ def build_module(recipe: Recipe, sample_rate: int, mel: MelConfig | None, labels
         overrides.setdefault("pre_emphasis", transform.pre_emphasis)
         if mel is not None:
             overrides.setdefault("mel_config", mel.to_dict())
+        if overrides.get("prior") == "corpus":
+            # one prior frame per frame of a training segment (the network's centred STFT)
+            hop = overrides.get("stft_hop", PRESETS[recipe.model.preset].stft_hop)
+            overrides.setdefault("prior_frames", recipe.data.segment_samples // hop + 1)
     net = build_denoiser(recipe.model.preset, mel_bins=mel.n_mels if mel else None,
                          hop=mel.hop_length if mel else 256,
                          num_classes=len(labels) if labels else None, **overrides)
@@ -220,6 +225,9 @@ def _train_locked(recipe: Recipe, out: Path, resume: Path | None, resume_ckpt: d
 
         init_from_checkpoint(module, init_from)
         print(f"network and EMA weights initialised from {init_from}")
+    if resume is None and fit_corpus_prior(module, data.train, recipe.data.segment_samples, recipe.seed):
+        # a data statistic, so refitted on this run's corpus after --init-from; --resume keeps the stored one
+        print(f"corpus prior: mean power of {PRIOR_SEGMENTS} training segments per class and frame")
     recipe.save(out / "recipe.yaml")
     write_text_atomic(out / "split.json", json.dumps(data.split, indent=1))
 
