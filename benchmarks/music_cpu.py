@@ -156,7 +156,7 @@ def main() -> None:
     train_real = crops(audio, balanced, rng)
     transform = DataTransform(suggest_data_scale(audio, args.pre_emphasis), args.pre_emphasis)
     metrics = DistributionMetrics(held, SR, held_out_labels=held_labels)
-    floor = metrics.floor(train_real)
+    floor = metrics.floor(train_real, labels[balanced])
     real_level = level_db(held)
     print(f"{len(audio)} training clips of {args.clip_seconds} s, {len(held)} held-out; data_scale "
           f"{transform.data_scale:.1f}; real-vs-real fd_mel {floor['fd_mel']:.1f}, periodicity_gap "

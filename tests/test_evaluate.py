@@ -83,7 +83,7 @@ def test_compare_report_pairs_models_on_the_same_noise(family, tmp_path):
     info = report["metric_info"]
     assert set(info) == {k for r in report["rows"] for k in r["metrics"]}
     assert {k for k, v in info.items() if not v["highlight"]} == {"mrstft_to_teacher", "copy_fraction", "nn_train_ratio"}
-    assert set(report["baseline"]) == {"fd_mel", "coverage"}
+    assert set(report["baseline"]) == {"fd_mel", "coverage", "periodicity_gap"}
     saved = json.loads((out / "report.json").read_text())
     assert saved["rows"] == json.loads(json.dumps(report["rows"]))
     assert {"quality_vs_nfe.png", "rtf_vs_nfe.png", "real_vs_generated.png"} <= {Path(p).name for p in saved["plots"]}

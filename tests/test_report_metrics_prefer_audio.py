@@ -32,7 +32,7 @@ def corpus():
                                                                                 clip_seconds=SECONDS)))
     audio = torch.from_numpy(audio)
     return {"sr": sr, "held": audio[0::3], "held_labels": labels[0::3], "real": audio[1::3],
-            "labels": labels[1::3], "train": audio[2::3]}
+            "labels": labels[1::3], "train": audio[2::3], "train_labels": labels[2::3]}
 
 
 def _noise(shape, rms: float, cutoff_hz: float | None, sr: int, seed: int) -> torch.Tensor:
@@ -89,6 +89,9 @@ def test_distribution_metrics_rank_real_clips_above_noise(corpus, tmp_path):
     # the real-vs-real floor of the same metrics sits with the real row, far from noise
     floor = score.floor(corpus["train"])
     assert floor["fd_mel"] < 0.5 * min(m["fd_mel"] for r, m in rows.items() if r != "real")
+    per_class = score.floor(corpus["train"], corpus["train_labels"])  # with their labels: the gap per class
+    noise_rows = [m["periodicity_gap"] for r, m in rows.items() if not r.startswith("real")]
+    assert per_class["periodicity_gap"] < 0.1 < min(noise_rows), (per_class, noise_rows)
 
 
 def _shaped_noise(audio: torch.Tensor, seed: int) -> torch.Tensor:

@@ -253,10 +253,13 @@ class DistributionMetrics:
             out["mrstft_to_teacher"] = float(mrstft_distance(audio, self.teacher).mean())
         return out
 
-    def floor(self, real: torch.Tensor) -> dict[str, float]:
-        """``fd_mel`` and ``coverage`` of other real clips (training segments, say): the
-        values a perfect model reaches with as many clips."""
+    def floor(self, real: torch.Tensor, labels: np.ndarray | None = None) -> dict[str, float]:
+        """``fd_mel``, ``coverage`` and ``periodicity_gap`` of other real clips (training
+        segments, say; with their class indices ``labels`` the gap is per class, as for a class
+        model's rows): the values a perfect model reaches with as many clips."""
+        per_class = labels is not None and self.held_out_labels is not None
         return {"fd_mel": frechet_distance(self.features.frames(real), self.real_frames),
                 "coverage": coverage(self.real_emb, self.features.clip_embeddings(real)),
-                "periodicity_gap": periodicity_gap(periodicity(real, self.sample_rate), None, self.real_periodicity,
-                                                   None)}
+                "periodicity_gap": periodicity_gap(periodicity(real, self.sample_rate), labels if per_class else None,
+                                                   self.real_periodicity,
+                                                   self.held_out_labels if per_class else None)}

@@ -83,6 +83,7 @@ class HeldOut:
     mel: Tensor | None = None  # (N, n_mels, F) vocoder inputs
     ids: list[str] = field(default_factory=list)
     train_audio: Tensor | None = None  # (M, 1, T) training segments for the copy check
+    train_labels: Tensor | None = None  # (M,) their class indices (class models): the floor per class
 
 
 def _slug(text: str) -> str:
@@ -136,14 +137,17 @@ def load_held_out(module: Any, data: str | Path, opts: EvalOptions, length: int 
     labels = torch.stack([c["label"] for c in items]) if "label" in items[0] else None
     train_items = index.split("train")
     train_items = [train_items[i] for i in sorted(gen.permutation(len(train_items))[: opts.train_clips])]
-    train_audio = None
+    train_audio = train_labels = None
     if train_items:
         tstore = ClipStore(check_items(train_items, f"{index.name} train split"), sr, None, min_samples=length)
         tstore.preload(f"{index.name} train split")
         tsegs = SegmentDataset(tstore, length, len(tstore), seed=opts.seed + 1)
-        train_audio = torch.stack([tsegs[i]["audio"] for i in range(len(tsegs))])
+        train_segments = [tsegs[i] for i in range(len(tsegs))]
+        train_audio = torch.stack([c["audio"] for c in train_segments])
+        if labels is not None:
+            train_labels = torch.stack([c["label"] for c in train_segments])
     return HeldOut(torch.stack([c["audio"] for c in items]), labels, None,
-                   [f"segment_{i:03d}" for i in range(len(items))], train_audio)
+                   [f"segment_{i:03d}" for i in range(len(items))], train_audio, train_labels)
 
 
 def _batched(fn: Callable[[slice], Tensor], total: int, batch: int) -> Tensor:
@@ -284,7 +288,9 @@ def evaluate(checkpoints: Sequence[str | Path], data: str | Path, out: str | Pat
 
     if distribution is not None and held.train_audio is not None:
         # the same metrics for real training segments: the floor a perfect model reaches
-        baseline = distribution.floor(held.train_audio[: min(num, held.train_audio.shape[0])])
+        count = min(num, held.train_audio.shape[0])
+        baseline = distribution.floor(held.train_audio[:count], None if held.train_labels is None
+                                      else held.train_labels[:count].numpy())
 
     ref_titles = [f"real: {t}" for t in (held.ids if kind == "vocoder" else
                                           ([first.labels[int(l)] for l in held.labels] if held.labels is not None

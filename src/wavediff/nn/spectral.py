@@ -52,6 +52,19 @@ Layout (all at frame rate):
   with the prior's magnitude by that many fast Griffin-Lim iterations with the mel's
   framing, starting from the network's own phase.
 
+* ``prior="corpus"`` (no mel: unconditional or class-conditional generation): ``P`` is the
+  training segments' mean power in every bin and frame, per class (the null class: all),
+  fitted once before training (:meth:`SpectralDenoiser.fit_corpus_prior`). Notes that start
+  near the beginning of each clip give a prior that holds the classes' silences, envelopes
+  and spectral shapes, so the untrained network already makes noise with each class's
+  envelope, and training learns the pitch. Unit power instead (``"none"``) leaves the
+  network to learn that every bin above a note's band is silent: after 4 CPU minutes its
+  samples still sat on a noise floor (``benchmarks/music_cpu.py``).
+* ``frequency_layers > 0``: a time-frequency branch (:class:`~wavediff.nn.spectral_blocks.FrequencyNet`),
+  2-D convolutions over (bins, frames) shared across frequency, adds its own complex residual
+  and mask. The frame stack's 1x1 convolutions see every bin as a separate channel; a
+  harmonic peak is the same shape at every frequency, and these kernels learn it once.
+
 The network predicts ``x0_hat``; :attr:`SpectralConfig.parameterisation` says which
 quantity (``x0``, ``eps`` or ``v``) ``forward`` returns, computed exactly from
 ``x0_hat``, ``x_t`` and ``logsnr``, so it plugs into any objective and sampler.
@@ -69,6 +82,15 @@ from .base import ConfiguredDenoiser
 from .conditioners import ClassEmbedding, Conditioning, check_frame_count
 from .config import SpectralConfig
 from .embeddings import NoiseLevelEmbedding
+from .spectral_blocks import (
+    FREQUENCY_KERNEL,
+    MAGNITUDE_EXPANSION,
+    MAGNITUDE_KERNEL,
+    ChannelNorm,
+    ConvNeXtBlock,
+    FrequencyNet,
+    MagnitudeNet,
+)
 
 __all__ = ["SpectralDenoiser"]
 
@@ -81,110 +103,12 @@ _POWER_FLOOR = 1e-8
 _SPREAD_BINS = 4
 _SPREAD_FRAMES = 1
 _PRIOR_GAIN = 2.0
-# the learned prior's network: kernel over mel frames, MLP width, and the input scaling of
-# the log magnitude (raw STFT units of x_0: loud speech bins about e^4, silence about e^-7)
-_MAGNITUDE_KERNEL = 5
-_MAGNITUDE_EXPANSION = 2
-_LOG_MAGNITUDE_CENTRE = -2.0
-_LOG_MAGNITUDE_SCALE = 4.0
 # far below any audible bin, so an untrained learned prior equals the least-squares one
 _MAGNITUDE_EPS = 1e-8
 # the regression target's floor (raw units; quieter bins are all "silence" to a listener)
 _TARGET_FLOOR = 1e-5
-# kernel of the time-frequency branch (bins, frames): +-3 bins is +-94 Hz at n_fft 512 and
-# 16 kHz, enough to see a harmonic peak against its neighbours
-_FREQUENCY_KERNEL = (7, 3)
-_FREQUENCY_PAD = (3, 1)
 # momentum of the fast Griffin-Lim projection (Perraudin et al., 2013; librosa's default)
 _PROJECTION_MOMENTUM = 0.99
-
-
-class _ChannelNorm(nn.Module):
-    """Layer norm over channels at each frame: ``(B, C, N) -> (B, C, N)``. Per frame, so
-    the output at one frame never depends on distant frames (chunked vocoding stays exact)."""
-
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.norm = nn.LayerNorm(channels)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.norm(x.transpose(1, 2)).transpose(1, 2)
-
-
-class _Block(nn.Module):
-    """ConvNeXt block with FiLM: ``x + MLP(FiLM(norm(dwconv(x))))`` (no FiLM when
-    ``embedding_dim`` is None); the last layer is zero-initialised so a new block is the identity."""
-
-    def __init__(self, channels: int, kernel_size: int, expansion: int, embedding_dim: int | None) -> None:
-        super().__init__()
-        self.depthwise = nn.Conv1d(channels, channels, kernel_size, padding=kernel_size // 2, groups=channels)
-        self.norm = _ChannelNorm(channels)
-        self.film = nn.Linear(embedding_dim, 2 * channels) if embedding_dim is not None else None
-        self.up = nn.Conv1d(channels, expansion * channels, 1)
-        self.down = nn.Conv1d(expansion * channels, channels, 1)
-        nn.init.zeros_(self.down.weight)
-        nn.init.zeros_(self.down.bias)
-
-    def forward(self, x: Tensor, embedding: Tensor | None = None) -> Tensor:
-        h = self.norm(self.depthwise(x))
-        if self.film is not None:
-            scale, shift = self.film(embedding).unsqueeze(-1).chunk(2, dim=1)
-            h = h * (1 + scale) + shift
-        return x + self.down(F.gelu(self.up(h)))
-
-
-class _MagnitudeNet(nn.Module):
-    """The learned prior: mel features and the least-squares log magnitude -> log magnitude
-    of every STFT bin of the mel's own framing, ``(B, mel_bins, F), (B, bins, F) -> (B, bins,
-    F)``, at mel frame rate.
-
-    A residual on the least-squares magnitude (zero-initialised output: an untrained net is
-    the ``wiener`` prior). It learns what the mel's wide bands smooth away, above all the
-    harmonic peaks of voiced speech, by regression on the clean STFT (no noise level)."""
-
-    def __init__(self, mel_bins: int, bins: int, channels: int, blocks: int) -> None:
-        super().__init__()
-        self.input_proj = nn.Conv1d(mel_bins + bins, channels, 1)
-        self.blocks = nn.ModuleList(_Block(channels, _MAGNITUDE_KERNEL, _MAGNITUDE_EXPANSION, None)
-                                    for _ in range(blocks))
-        self.out_norm = _ChannelNorm(channels)
-        self.output_proj = nn.Conv1d(channels, bins, 1)
-        nn.init.zeros_(self.output_proj.weight)
-        nn.init.zeros_(self.output_proj.bias)
-
-    def forward(self, features: Tensor, log_magnitude: Tensor) -> Tensor:
-        scaled = (log_magnitude - _LOG_MAGNITUDE_CENTRE) / _LOG_MAGNITUDE_SCALE
-        h = self.input_proj(torch.cat([features, scaled], dim=1))
-        for block in self.blocks:
-            h = block(h)
-        return log_magnitude + self.output_proj(F.gelu(self.out_norm(h)))
-
-
-class _FrequencyNet(nn.Module):
-    """Time-frequency branch: 2-D convolutions over (bins, frames) with FiLM from the
-    embedding, ``(B, inputs, bins, F), (B, D) -> (B, 4, bins, F)``: a complex residual and a
-    complex mask per bin (zero-initialised). The frame stack's 1x1 convolutions treat every
-    bin as its own channel and must learn what a harmonic peak looks like at each frequency
-    separately; these kernels are shared across frequency, so sharpening a peak against
-    its neighbours is learned once for all bins."""
-
-    def __init__(self, inputs: int, channels: int, layers: int, embedding_dim: int) -> None:
-        super().__init__()
-        self.input = nn.Conv2d(inputs, channels, _FREQUENCY_KERNEL, padding=_FREQUENCY_PAD)
-        self.layers = nn.ModuleList(nn.Conv2d(channels, channels, _FREQUENCY_KERNEL, padding=_FREQUENCY_PAD)
-                                    for _ in range(layers))
-        self.films = nn.ModuleList(nn.Linear(embedding_dim, 2 * channels) for _ in range(layers))
-        self.output = nn.Conv2d(channels, 4, 1)
-        nn.init.zeros_(self.output.weight)
-        nn.init.zeros_(self.output.bias)
-
-    def forward(self, x: Tensor, embedding: Tensor) -> Tensor:
-        # channels-last: the CPU's 2-D convolutions run about 1.2x faster on it (fewer reorders)
-        h = self.input(x.contiguous(memory_format=torch.channels_last))
-        for layer, film in zip(self.layers, self.films):
-            scale, shift = film(embedding)[:, :, None, None].chunk(2, dim=1)
-            h = h + layer(F.gelu(h) * (1 + scale) + shift)
-        return self.output(F.gelu(h))
 
 
 class SpectralDenoiser(ConfiguredDenoiser):
@@ -210,8 +134,8 @@ class SpectralDenoiser(ConfiguredDenoiser):
         self.input_proj = nn.Conv1d(features, c.channels, 1)
         self.noise_embedding = NoiseLevelEmbedding(c.embedding_dim, c.mlp_dim)
         self.class_embedding = ClassEmbedding(c.num_classes, c.mlp_dim) if c.num_classes is not None else None
-        self.blocks = nn.ModuleList(_Block(c.channels, c.kernel_size, c.expansion, c.mlp_dim) for _ in range(c.blocks))
-        self.out_norm = _ChannelNorm(c.channels)
+        self.blocks = nn.ModuleList(ConvNeXtBlock(c.channels, c.kernel_size, c.expansion, c.mlp_dim) for _ in range(c.blocks))
+        self.out_norm = ChannelNorm(c.channels)
         self.output_proj = nn.Conv1d(c.channels, 2 * bins * (c.taps + 1), 1)
         nn.init.zeros_(self.output_proj.weight)
         nn.init.zeros_(self.output_proj.bias)
@@ -226,11 +150,11 @@ class SpectralDenoiser(ConfiguredDenoiser):
         self.frequency = None
         if c.frequency_layers:
             inputs = 4 if c.uses_prior or c.uses_corpus_prior else 3
-            self.frequency = _FrequencyNet(inputs, c.frequency_channels, c.frequency_layers, c.mlp_dim)
+            self.frequency = FrequencyNet(inputs, c.frequency_channels, c.frequency_layers, c.mlp_dim)
         if c.uses_prior:
             self._init_prior()
             if c.prior == "learned":
-                self.magnitude = _MagnitudeNet(c.mel_bins, self._mel_cfg.n_fft // 2 + 1, c.magnitude_channels,
+                self.magnitude = MagnitudeNet(c.mel_bins, self._mel_cfg.n_fft // 2 + 1, c.magnitude_channels,
                                                c.magnitude_blocks)
         if c.uses_corpus_prior:
             # unit power until fit_corpus_prior: an unfitted network is the prior="none" one
@@ -389,14 +313,14 @@ class SpectralDenoiser(ConfiguredDenoiser):
         c = self.config
         frames = 1 + c.blocks * (c.kernel_size - 1) + (c.taps - 1)
         if c.frequency_layers:  # a parallel branch: the wider of the two
-            frames = max(frames, 1 + (c.frequency_layers + 1) * (_FREQUENCY_KERNEL[1] - 1))
+            frames = max(frames, 1 + (c.frequency_layers + 1) * (FREQUENCY_KERNEL[1] - 1))
         field = (frames - 1) * c.stft_hop + 2 * c.n_fft
         if c.uses_prior:
             # each projection iteration spreads a change by a frame either side; the learned
             # prior reads mel frames around each one (counted here so chunked vocoding covers it)
             field += 2 * c.projection_iterations * self._mel_cfg.n_fft
             if c.prior == "learned":
-                field += 2 * c.magnitude_blocks * (_MAGNITUDE_KERNEL // 2) * c.hop
+                field += 2 * c.magnitude_blocks * (MAGNITUDE_KERNEL // 2) * c.hop
         return field
 
     def macs_per_sample(self) -> float:
@@ -406,14 +330,14 @@ class SpectralDenoiser(ConfiguredDenoiser):
         per_frame += c.blocks * (c.kernel_size * c.channels + 2 * c.expansion * c.channels * c.channels)
         per_frame += c.channels * self.output_proj.out_channels
         if self.frequency is not None:
-            taps, f = _FREQUENCY_KERNEL[0] * _FREQUENCY_KERNEL[1], c.frequency_channels
+            taps, f = FREQUENCY_KERNEL[0] * FREQUENCY_KERNEL[1], c.frequency_channels
             per_bin = taps * f * (self.frequency.input.in_channels + c.frequency_layers * f) + 4 * f
             per_frame += per_bin * self.bins
         macs = per_frame / c.stft_hop
         if self.magnitude is not None:
             m = c.magnitude_channels
             per_mel_frame = self.magnitude.input_proj.in_channels * m + m * self.magnitude.output_proj.out_channels
-            per_mel_frame += c.magnitude_blocks * (_MAGNITUDE_KERNEL * m + 2 * _MAGNITUDE_EXPANSION * m * m)
+            per_mel_frame += c.magnitude_blocks * (MAGNITUDE_KERNEL * m + 2 * MAGNITUDE_EXPANSION * m * m)
             macs += per_mel_frame / c.hop
         return macs
 
@@ -567,6 +491,7 @@ class SpectralDenoiser(ConfiguredDenoiser):
     def extra_repr(self) -> str:
         c = self.config
         return (f"n_fft={c.n_fft}, stft_hop={c.stft_hop}, channels={c.channels}, blocks={c.blocks}, "
-                f"taps={c.taps}, prior={c.prior if c.uses_prior or c.uses_corpus_prior else 'none'}, "
+                f"taps={c.taps}, frequency_layers={c.frequency_layers}, "
+                f"prior={c.prior if c.uses_prior or c.uses_corpus_prior else 'none'}, "
                 f"projection_iterations={c.projection_iterations}, mel_bins={c.mel_bins}, "
                 f"num_classes={c.num_classes}, receptive_field={self.receptive_field}")
