@@ -12,7 +12,7 @@ def _run_data_demo(args: argparse.Namespace) -> int:
     from ..data.demo import DemoCorpusConfig, write_demo_corpus
 
     cfg = DemoCorpusConfig(sample_rate=args.sample_rate, clip_seconds=args.seconds,
-                           clips_per_class=args.clips_per_class, seed=args.seed)
+                           clips_per_class=args.clips_per_class, seed=args.seed, notes=args.notes)
     out = write_demo_corpus(args.out, cfg, overwrite=args.overwrite)
     print(f"demo corpus written to {out}")
     return 0
@@ -61,11 +61,15 @@ def add_data(sub: argparse._SubParsersAction) -> None:
     demo = add_command(
         data_sub, "demo", "write the built-in synthetic demo corpus (plucks, bells, drums, ...)",
         "  wavediff data demo --out data/demo\n"
-        "  wavediff data demo --out /tmp/demo16k --sample-rate 16000 --clips-per-class 8 --seed 1\n",
+        "  wavediff data demo --out /tmp/demo16k --sample-rate 16000 --clips-per-class 8 --seed 1\n"
+        "  wavediff data demo --out data/demo-5notes --notes 5   # each class plays the 5 lowest notes of its scale\n",
         _run_data_demo)
     demo.add_argument("--out", type=Path, required=True, help="output folder")
     demo.add_argument("--sample-rate", type=int, default=16000, help="Hz (default 16000)")
-    demo.add_argument("--seconds", type=float, default=1.0, help="clip length in seconds (default 1)")
+    demo.add_argument("--seconds", type=float, default=0.5,
+                      help="clip length in seconds (default 0.5, as the demo recipe trains on)")
+    demo.add_argument("--notes", type=int, default=15,
+                      help="notes of each class's two-octave scale played, from the lowest (1-15, default 15)")
     demo.add_argument("--clips-per-class", type=int, default=48, help="default 48")
     demo.add_argument("--seed", type=int, default=0, help="default 0")
     demo.add_argument("--overwrite", action="store_true", help="replace a different corpus already in --out")
