@@ -31,7 +31,7 @@ def test_the_demo_runs_the_packaged_recipe_and_restores_warnings_and_loggers(tmp
         seen.update(recipe=recipe, level=logging.getLogger("lightning.pytorch").level, filters=list(warnings.filters))
         raise Stop
 
-    monkeypatch.setattr("wavediff.eval.demo.time_teacher_step", lambda device, recipe, steps=8: 0.5)
+    monkeypatch.setattr("wavediff.eval.demo.time_teacher_step", lambda device, recipe, net, steps=8: 0.5)
     monkeypatch.setattr("wavediff.data.demo.write_demo_corpus", lambda root, config: None)
     monkeypatch.setattr("wavediff.train.run.train", train)
     logger = logging.getLogger("lightning.pytorch")
@@ -138,7 +138,7 @@ def test_model_chooses_the_teacher_network(tmp_path, capsys, monkeypatch):
     class Stop(Exception):
         pass
 
-    def timed(device, recipe, steps=8):
+    def timed(device, recipe, net, steps=8):
         seen["timed"] = (recipe.model.preset, recipe.model.overrides)
         return 0.5
 

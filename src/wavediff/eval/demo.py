@@ -14,6 +14,7 @@ steps on this machine, so the demo fits the time asked for on any CPU or GPU.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import time
@@ -63,16 +64,16 @@ def teacher_network(recipe: Recipe) -> Any:
     return build_module(recipe, recipe.data.sample_rate, None, list(DEMO_CLASSES), None).net
 
 
-def time_teacher_step(device: str, recipe: Recipe, steps: int = 8) -> float:
-    """Seconds per teacher training step on this machine (a few plain PyTorch steps of the
-    teacher's network, as ``recipe`` builds it, at its batch; Lightning adds a little, see
-    STAGE_COST)."""
+def time_teacher_step(device: str, recipe: Recipe, net: Any, steps: int = 8) -> float:
+    """Seconds per teacher training step on this machine (a few plain PyTorch steps of a
+    copy of the teacher's network ``net``, at ``recipe``'s batch; Lightning adds a little,
+    see STAGE_COST)."""
     from ..data.demo import DEMO_CLASSES
     from ..diffusion import diffusion_loss, schedule_from_config, weighting_from_config
 
     d, diff = recipe.data, recipe.diffusion
     classes = len(DEMO_CLASSES)
-    net = teacher_network(recipe).to(device)
+    net = copy.deepcopy(net).to(device)  # the caller's network stays untrained, where it was
     opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
     sched = schedule_from_config(diff.schedule)
     weighting = weighting_from_config(diff.weighting)
@@ -140,10 +141,10 @@ def _run_stages(out: Path, device: str, minutes: float, num_clips: int, steps: t
     done()
 
     done = stage("timing")
-    p = plan(minutes, time_teacher_step(device, base))
+    net = teacher_network(base)  # the cadence set below does not change the network
+    p = plan(minutes, time_teacher_step(device, base, net))
     teacher_recipe = _stage_recipe(TEACHER_RECIPE, data_root, device, *network,
                                    *_cadence(p.teacher_steps, max(p.teacher_steps // 2, 1)))
-    net = teacher_network(teacher_recipe)
     say(f"teacher network {model or teacher_recipe.model.preset}: {net.num_parameters() / 1e6:.2f}M parameters, "
         f"receptive field {net.receptive_field} samples "
         f"({1000 * net.receptive_field / teacher_recipe.data.sample_rate:.1f} ms)")

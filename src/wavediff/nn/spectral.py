@@ -111,6 +111,12 @@ _TARGET_FLOOR = 1e-5
 _PROJECTION_MOMENTUM = 0.99
 
 
+def _frames_repeating_last(values: Tensor, frames: int) -> Tensor:
+    """The first ``frames`` frames of ``(..., F)``, the last one repeated past ``F``."""
+    index = torch.arange(frames, device=values.device).clamp(max=values.shape[-1] - 1)
+    return values[..., index]
+
+
 class SpectralDenoiser(ConfiguredDenoiser):
     """Frame-rate STFT denoiser with a Wiener prior (see the module docstring).
 
@@ -275,8 +281,7 @@ class SpectralDenoiser(ConfiguredDenoiser):
             chunk = x0[start:start + 64, 0].to(device, torch.float32)
             spec = torch.stft(chunk, c.n_fft, c.stft_hop, window=self.window, center=True, return_complex=True)
             power = (spec.abs() / self._norm).square().double()
-            index = torch.arange(c.prior_frames, device=device).clamp(max=power.shape[-1] - 1)
-            power = power[..., index]
+            power = _frames_repeating_last(power, c.prior_frames)
             total[null] += power.sum(0)
             count[null] += power.shape[0]
             if labels is not None:
@@ -411,9 +416,8 @@ class SpectralDenoiser(ConfiguredDenoiser):
         sigma2 = torch.sigmoid(-logsnr)[:, None, None]
         # Prior power of x_0 per bin: the mel's where there is a prior, else 1 (unit-variance data).
         if cond.prior_power is not None and c.uses_corpus_prior:
-            index = torch.arange(frames, device=spec.device).clamp(max=cond.prior_power.shape[-1] - 1)
-            power = cond.prior_power[..., index].clamp_min(_POWER_FLOOR)
-            cover = self._cover(cond.prior_power)[..., index].clamp_min(_POWER_FLOOR)
+            power = _frames_repeating_last(cond.prior_power, frames).clamp_min(_POWER_FLOOR)
+            cover = _frames_repeating_last(self._cover(cond.prior_power), frames).clamp_min(_POWER_FLOOR)
         elif cond.prior_power is not None:
             power = self._to_frames(cond.prior_power, frames).clamp_min(_POWER_FLOOR)
             cover = self._to_frames(self._cover(cond.prior_power), frames).clamp_min(_POWER_FLOOR)
