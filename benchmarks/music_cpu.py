@@ -14,7 +14,8 @@ level of the generated clips against the real ones (dB RMS).
 * ``corpus-prior``: the same with ``prior="corpus"``: each class's mean power per bin and
   frame, fitted from the training clips before training;
 * ``corpus-prior-frequency``: the same plus the time-frequency branch (``frequency_layers=3``:
-  2-D convolutions shared across frequency), the ``demo`` recipe's network.
+  2-D convolutions shared across frequency), the ``demo`` recipe's network;
+* ``frequency-nfft1024``: the same on STFT frames of 1024 samples (hop 256).
 
 Training is a plain PyTorch loop (AdamW, warm-up then cosine learning rate, EMA 0.995,
 stratified noise levels, class dropout 0.1), the same seed for every variant.
@@ -53,6 +54,8 @@ VARIANTS = {
     "spectral": ("spectral", {"prior": "none", "blocks": 4}, 1e-3),
     "corpus-prior": ("spectral", {"prior": "corpus", "blocks": 4}, 1e-3),
     "corpus-prior-frequency": ("spectral", {"prior": "corpus", "blocks": 4, "frequency_layers": 3}, 1e-3),
+    "frequency-nfft1024": ("spectral", {"prior": "corpus", "blocks": 4, "frequency_layers": 3, "n_fft": 1024,
+                                        "stft_hop": 256}, 1e-3),
 }
 
 
@@ -69,7 +72,7 @@ def build(variant: str, x0: torch.Tensor, labels: torch.Tensor) -> torch.nn.Modu
     if preset == "spectral":
         extra.update(parameterisation="v")
         if extra.get("prior") == "corpus":
-            extra["prior_frames"] = SEGMENT // 128 + 1
+            extra["prior_frames"] = SEGMENT // extra.get("stft_hop", 128) + 1
     net = build_denoiser(preset, num_classes=CLASSES, **extra)
     if extra.get("prior") == "corpus":
         net.fit_corpus_prior(x0, labels)

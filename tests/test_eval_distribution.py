@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from wavediff.eval.distribution import (MelFeatures, class_consistency, copy_check, frechet_distance,
-                                        coverage)
+from wavediff.eval.distribution import (DistributionMetrics, MelFeatures, class_consistency, copy_check,
+                                        coverage, frechet_distance)
+from wavediff.eval.evaluate import matching_references
+from wavediff.eval.plots import _best_row
 
 
 def test_frechet_distance_matches_the_closed_form_for_gaussians():
@@ -56,6 +58,48 @@ def test_class_consistency_counts_clips_nearest_to_their_class():
     generated = centres[labels] + rng.normal(0, 1, (30, 2))
     assert class_consistency(generated, labels, real, real_labels) == 1.0
     assert class_consistency(generated, (labels + 1) % 3, real, real_labels) == 0.0
+
+
+def test_class_consistency_centroids_use_the_labelled_training_clips_too():
+    """With one held-out clip per class the centroids are that clip; with labelled training
+    clips as well they are the class means: a clip generated at its class's mean then counts
+    as its class, where the lone held-out clip of a neighbouring class was nearer."""
+    from wavediff.data.demo import DemoCorpusConfig, corpus_to_arrays, generate_demo_corpus
+
+    audio, labels, sr = corpus_to_arrays(generate_demo_corpus(DemoCorpusConfig(clips_per_class=10, clip_seconds=0.5)))
+    audio = torch.from_numpy(audio)
+    held_idx = np.array([np.flatnonzero(labels == k)[0] for k in range(5)])
+    train_idx = np.setdiff1d(np.arange(len(labels)), held_idx)
+    held, held_labels = audio[held_idx], labels[held_idx]
+    train, train_labels = audio[train_idx], labels[train_idx]
+    alone = DistributionMetrics(held, sr, held_out_labels=held_labels, train=train)
+    both = DistributionMetrics(held, sr, held_out_labels=held_labels, train=train, train_labels=train_labels)
+    assert alone.labelled_emb.shape[0] == 5 and both.labelled_emb.shape[0] == len(labels)
+    np.testing.assert_array_equal(both.labelled, np.concatenate([held_labels, train_labels]))
+    # the training clips themselves, asked for their own classes: the class means classify them
+    # at least as well as the five lone clips do, and better than chance
+    a = alone(train, train_labels)["class_consistency"]
+    b = both(train, train_labels)["class_consistency"]
+    assert b >= a and b >= 0.8
+    # asked for the wrong classes they score low either way
+    assert both(train, (train_labels + 1) % 5)["class_consistency"] <= 0.2
+    with pytest.raises(ValueError, match="train_labels"):
+        DistributionMetrics(held, sr, held_out_labels=held_labels, train=train, train_labels=train_labels[:3])
+
+
+def test_references_match_the_classes_of_the_generated_clips():
+    held = torch.tensor([2, 0, 0, 1, 2])
+    assert matching_references(held, torch.tensor([0, 1, 2, 0, 1])) == [1, 3, 0, 2, 3]
+    # a class with no held-out clip takes the next clip in order
+    assert matching_references(held, torch.tensor([3, 0])) == [0, 1]
+
+
+def test_the_plot_takes_the_best_sampler_at_the_highest_step_count():
+    rows = [{"method": "ddim", "metrics": {"fd_mel": 50.0, "class_consistency": 0.9}},
+            {"method": "ddpm", "metrics": {"fd_mel": 20.0, "class_consistency": 0.5}},
+            {"method": "dpmpp_2m", "metrics": {"fd_mel": 30.0}}]
+    assert _best_row(rows)["method"] == "ddpm"  # fd_mel: lower is better, and every row has it
+    assert _best_row([{"method": "a", "metrics": {}}, {"method": "b", "metrics": {}}])["method"] == "b"
 
 
 def test_mel_features_are_standardised_by_the_real_clips():

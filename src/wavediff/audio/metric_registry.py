@@ -135,8 +135,8 @@ METRICS: dict[str, MetricInfo] = dict(
               "clip (Naeem et al. 2020; replaces k-NN precision and recall, which rate noise as real "
               "at 32 clips)"),
         _dist("class_consistency", True, "fraction",
-              "share of generated clips nearest to the held-out centroid of the class asked for "
-              "(chance: 1 / classes)"),
+              "share of generated clips nearest to the real centroid of the class asked for "
+              "(centroids of the held-out and training segments; chance: 1 / classes)"),
         _dist("periodicity_gap", False, "dimensionless",
               "difference between the generated and the held-out clips' mean periodicity (largest "
               "normalised autocorrelation at lags of 1-20 ms: pitched notes near 1, noise near 0), per "

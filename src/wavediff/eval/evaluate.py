@@ -172,6 +172,22 @@ def _write_clips(out: Path, folder: str, audio: Tensor, sr: int, count: int, tit
     return wavs, pngs
 
 
+def matching_references(held_labels: Tensor, wanted: Tensor) -> list[int]:
+    """Indices of held-out clips, one per entry of ``wanted`` (class indices), each of the
+    class asked for: the first such clip not taken yet, else the first of that class, else
+    (no held-out clip of that class) the next clip in order."""
+    held = [int(v) for v in held_labels]
+    taken: set[int] = set()
+    order = []
+    for k, label in enumerate(int(v) for v in wanted):
+        same = [i for i, v in enumerate(held) if v == label]
+        free = [i for i in same if i not in taken]
+        i = free[0] if free else same[0] if same else k % len(held)
+        taken.add(i)
+        order.append(i)
+    return order
+
+
 def evaluate(checkpoints: Sequence[str | Path], data: str | Path, out: str | Path,
              options: EvalOptions | None = None) -> dict[str, Any]:
     """Evaluate ``checkpoints`` (the first one is the reference model in a comparison) on
@@ -247,8 +263,10 @@ def evaluate(checkpoints: Sequence[str | Path], data: str | Path, out: str | Pat
         reference = generate_all(Run(models[0], "ddim", opts.reference_steps)).float().cpu().clamp(-1, 1)
     distribution = None
     if kind != "vocoder":
-        distribution = DistributionMetrics(held.audio, sr, train=held.train_audio, teacher=reference,
-                                           held_out_labels=held.labels.numpy() if held.labels is not None else None)
+        distribution = DistributionMetrics(
+            held.audio, sr, train=held.train_audio, teacher=reference,
+            held_out_labels=held.labels.numpy() if held.labels is not None else None,
+            train_labels=held.train_labels.numpy() if held.train_labels is not None else None)
 
     metric_names = list(opts.metrics or ["mrstft_distance", "mel_l1", "lsd"])
     rows: list[dict[str, Any]] = []
@@ -292,13 +310,16 @@ def evaluate(checkpoints: Sequence[str | Path], data: str | Path, out: str | Pat
         baseline = distribution.floor(held.train_audio[:count], None if held.train_labels is None
                                       else held.train_labels[:count].numpy())
 
+    # reference clip i: a held-out clip of the class generated clip i was asked for (class models)
+    order = (matching_references(held.labels, labels[: opts.save_clips]) if labels is not None and
+             held.labels is not None else list(range(min(opts.save_clips, held.audio.shape[0]))))
     ref_titles = [f"real: {t}" for t in (held.ids if kind == "vocoder" else
-                                          ([first.labels[int(l)] for l in held.labels] if held.labels is not None
-                                           else held.ids))]
-    ref_wavs, ref_pngs = _write_clips(out, "audio/reference", held.audio, sr, opts.save_clips, ref_titles)
+                                          ([first.labels[int(held.labels[i])] for i in order]
+                                           if held.labels is not None else held.ids))]
+    ref_wavs, ref_pngs = _write_clips(out, "audio/reference", held.audio[order], sr, len(order), ref_titles)
     references = [{"audio": w, "spectrogram": p, "name": held.ids[i],
                    "label": (first.labels[int(held.labels[i])] if held.labels is not None else None)}
-                  for i, (w, p) in enumerate(zip(ref_wavs, ref_pngs))]
+                  for i, w, p in zip(order, ref_wavs, ref_pngs)]
     notes = []
     if kind == "vocoder":
         notes.append("Copy synthesis: clip i of every row is a resynthesis of reference clip i from its mel.")
@@ -306,8 +327,9 @@ def evaluate(checkpoints: Sequence[str | Path], data: str | Path, out: str | Pat
                      "mels, the baseline a neural vocoder must beat; its steps are iterations, its NFE 0.")
     else:
         notes.append(FEATURE_NOTE)
-        notes.append("References are random held-out segments; generated clips share starting noise and "
-                     "labels across rows, so clip i is comparable across models.")
+        notes.append("References are random held-out segments (of a class model: reference i is of the class "
+                     "generated clip i was asked for); generated clips share starting noise and labels across "
+                     "rows, so clip i is comparable across models.")
         if reference is not None:
             notes.append(f"mrstft_to_teacher: distance to {models[0].name}'s DDIM {opts.reference_steps}-step "
                          "sample from the same noise.")

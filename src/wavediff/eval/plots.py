@@ -92,9 +92,25 @@ def plot_quality_vs_nfe(report: dict[str, Any], folder: Path) -> list[Path]:
     return paths
 
 
+def _best_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The row of ``rows`` (one model at one NFE, several samplers) with the best value of
+    the first highlighted metric of the registry that every row has; the last row if none."""
+    from ..audio.metric_registry import METRICS
+
+    for name, info in METRICS.items():
+        if not info.highlight or info.higher_is_better is None:
+            continue
+        values = [r.get("metrics", {}).get(name) for r in rows]
+        if all(isinstance(v, (int, float)) and np.isfinite(v) for v in values):
+            pick = max if info.higher_is_better else min
+            return rows[values.index(pick(values))]
+    return rows[-1]
+
+
 def plot_real_vs_generated(report: dict[str, Any], root: Path, path: Path, clips: int = 3) -> Path:
     """A grid of spectrograms: real clips in the first column, then for each model its
-    lowest- and highest-step rows, for the first ``clips`` clips."""
+    lowest-NFE row and its best row at its highest NFE (:func:`_best_row`: the sampler that
+    scores best there), for the first ``clips`` clips."""
     import soundfile as sf
 
     from ..audio.plot import spectrogram_db
@@ -108,8 +124,9 @@ def plot_real_vs_generated(report: dict[str, Any], root: Path, path: Path, clips
             by_model.setdefault(r["model"], []).append(r)
     for model, rows in by_model.items():
         rows = sorted(rows, key=lambda r: r["nfe"])
-        for r in dict.fromkeys([id(rows[0]), id(rows[-1])]):
-            row = next(x for x in rows if id(x) == r)
+        most = _best_row([r for r in rows if r["nfe"] == rows[-1]["nfe"]])
+        for row in dict.fromkeys([id(rows[0]), id(most)]):
+            row = next(x for x in rows if id(x) == row)
             columns.append((f"{model}\n{row['method']} {row['steps']} steps", row["audio"]))
     n = min(clips, min(len(c[1]) for c in columns) if columns else 0)
     fig, axes = plt.subplots(max(n, 1), len(columns), figsize=(2.6 * len(columns), 2.0 * max(n, 1)),
