@@ -150,6 +150,11 @@ def test_classifier_free_guidance():
     assert torch.allclose(classifier_free_guidance(denoise, 0.0, cond, uncond)(x, logsnr), u)
     g3 = classifier_free_guidance(denoise, 3.0, cond, uncond)(x, logsnr)
     assert torch.allclose(g3, u + 3.0 * (c - u))
+    # clip: the guided x0 is clamped to the data's range (and left alone inside it)
+    g30 = classifier_free_guidance(denoise, 30.0, cond, uncond, clip=0.6)(x, logsnr)
+    raw = u + 30.0 * (c - u)
+    assert raw.abs().max() > 0.6 and torch.equal(g30, raw.clamp(-0.6, 0.6))
+    assert torch.allclose(classifier_free_guidance(denoise, 3.0, cond, uncond, clip=100.0)(x, logsnr), g3)
     # guidance in x0 equals guidance in eps
     a, s = torch.sigmoid(logsnr).sqrt().view(-1, 1, 1), torch.sigmoid(-logsnr).sqrt().view(-1, 1, 1)
     eps_c, eps_u = from_x0("eps", c, x, a, s), from_x0("eps", u, x, a, s)

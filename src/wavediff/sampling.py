@@ -108,18 +108,20 @@ def bind_condition(net: Any, conditioning: str, *, class_label: Tensor | None = 
 
 
 def bind_denoiser(net: Any, parameterisation: str, conditioning: str, *, class_label: Tensor | None = None,
-                  mel: Tensor | None = None, guidance: float = 1.0, clip_x0: float | None = None) -> DenoiseFn:
+                  mel: Tensor | None = None, guidance: float = 1.0, clip_x0: float | None = None,
+                  x0_bound: float | None = None) -> DenoiseFn:
     """``(x_t, logsnr) -> x0_hat`` of ``net`` (which predicts ``parameterisation``) with its
     condition bound (``bind_condition``).
 
     ``guidance`` != 1 applies classifier-free guidance with the network's null class (class
-    models only; others have no unconditional branch to guide with). ``clip_x0`` clamps
-    ``x0_hat`` (``DiffusionModule.x0_clip``)."""
+    models only; others have no unconditional branch to guide with), its ``x0`` clamped to
+    ``x0_bound`` where given (``DataTransform.x0_bound``: the range audio in [-1, 1] encodes
+    to). ``clip_x0`` clamps each branch's ``x0_hat`` (``DiffusionModule.x0_clip``)."""
     den = Denoiser(net, parameterisation, clip_x0=clip_x0)
     cond = bind_condition(net, conditioning, class_label=class_label, mel=mel)
     if conditioning == "class" and guidance != 1.0:
         null = torch.full_like(class_label, net.null_class)
-        return classifier_free_guidance(den, guidance, cond, {"class_label": null})
+        return classifier_free_guidance(den, guidance, cond, {"class_label": null}, clip=x0_bound)
     return lambda x, logsnr: den(x, logsnr, **cond)
 
 
@@ -278,7 +280,8 @@ def sample_x0(module: DiffusionModule, plan: SamplingPlan, shape: Sequence[int],
         start = None if noise is None else noise * plan.sigmas[0]
         return consistency_sample(f, shape, plan.sigmas, generator, sigma_min=sigma_min, x_init=start, device=device)
     fn = bind_denoiser(net, param, module.conditioning, class_label=class_label, mel=mel,
-                       guidance=1.0 if plan.guidance is None else plan.guidance, clip_x0=module.x0_clip(param))
+                       guidance=1.0 if plan.guidance is None else plan.guidance, clip_x0=module.x0_clip(param),
+                       x0_bound=module.data_transform.x0_bound)
     return sample(fn, shape, module.schedule, method=plan.method, generator=generator, x_init=noise, device=device,
                   **plan.grid_options())
 

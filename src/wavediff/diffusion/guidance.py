@@ -35,6 +35,7 @@ def classifier_free_guidance(
     scale: float,
     cond: dict[str, Any],
     uncond: dict[str, Any],
+    clip: float | None = None,
 ) -> Callable[[Tensor, Tensor], Tensor]:
     """Bind conditioning and guidance scale: returns ``(x_t, logsnr) -> x0_guided``.
 
@@ -43,6 +44,10 @@ def classifier_free_guidance(
         scale: guidance weight ``w``.
         cond / uncond: keyword conditioning of each branch, e.g.
             ``{"class_label": labels}`` and ``{"class_label": full_like(labels, null_class)}``.
+        clip: if given, the guided ``x0`` is clamped to ``[-clip, clip]`` (the range the data
+            can take; static thresholding). The extrapolation ``u + w (c - u)`` leaves that
+            range for large ``w``, and a stochastic sampler can feed the excess back into
+            every later step until the samples are no longer finite.
 
     Both branches run in one batched call (2B examples) when ``scale`` is not 0 or 1.
     """
@@ -55,6 +60,7 @@ def classifier_free_guidance(
     def guided(x: Tensor, logsnr: Tensor) -> Tensor:
         out = denoise_fn(torch.cat([x, x]), torch.cat([logsnr, logsnr]), **both)
         x0_cond, x0_uncond = out.chunk(2, dim=0)
-        return x0_uncond + scale * (x0_cond - x0_uncond)
+        x0 = x0_uncond + scale * (x0_cond - x0_uncond)
+        return x0 if clip is None else x0.clamp(-clip, clip)
 
     return guided

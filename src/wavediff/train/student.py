@@ -80,7 +80,8 @@ class StudentModule(DiffusionModule):
         ``batch`` (its ``label`` or ``mel``) bound, clamped as ``x0_clip`` says."""
         cond = self._cond(batch)
         return bind_denoiser(net, parameterisation, self.conditioning, class_label=cond.get("class_label"),
-                             mel=cond.get("mel"), guidance=guidance, clip_x0=self.x0_clip(parameterisation))
+                             mel=cond.get("mel"), guidance=guidance, clip_x0=self.x0_clip(parameterisation),
+                             x0_bound=self.data_transform.x0_bound)
 
     def teacher_fn(self, batch: dict[str, Any]) -> DenoiseFn:
         """The teacher's ``(x_t, logsnr) -> x0_hat`` for a batch (guided for class models)."""
