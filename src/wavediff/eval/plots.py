@@ -125,8 +125,7 @@ def plot_real_vs_generated(report: dict[str, Any], root: Path, path: Path, clips
     for model, rows in by_model.items():
         rows = sorted(rows, key=lambda r: r["nfe"])
         most = _best_row([r for r in rows if r["nfe"] == rows[-1]["nfe"]])
-        for row in dict.fromkeys([id(rows[0]), id(most)]):
-            row = next(x for x in rows if id(x) == row)
+        for row in [rows[0]] if most is rows[0] else [rows[0], most]:
             columns.append((f"{model}\n{row['method']} {row['steps']} steps", row["audio"]))
     n = min(clips, min(len(c[1]) for c in columns) if columns else 0)
     fig, axes = plt.subplots(max(n, 1), len(columns), figsize=(2.6 * len(columns), 2.0 * max(n, 1)),
