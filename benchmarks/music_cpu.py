@@ -15,7 +15,16 @@ level of the generated clips against the real ones (dB RMS).
   frame, fitted from the training clips before training;
 * ``corpus-prior-frequency``: the same plus the time-frequency branch (``frequency_layers=3``:
   2-D convolutions shared across frequency), the ``demo`` recipe's network;
-* ``frequency-nfft1024``: the same on STFT frames of 1024 samples (hop 256).
+* ``frequency-nfft1024``: the same on STFT frames of 1024 samples (hop 256);
+* ``phase-features``: the ``demo`` network with each bin's phase coherence with the
+  neighbouring frames as inputs (``phase_features``);
+* ``harmonic-features``: the ``demo`` network with a harmonic stack (each bin's log
+  magnitude at 1/3, 1/2, 2 and 3 times its frequency) as inputs of the time-frequency branch;
+* ``harmonic-phase-features``: both;
+* ``self-conditioning``: the ``demo`` network reading its previous estimate of ``x_0``
+  (``self_conditioning``; half the training examples get a first pass's estimate, and each
+  sampling step the guided estimate of the step before);
+* ``lr-2e-3``: the ``demo`` network at twice the learning rate.
 
 Training is a plain PyTorch loop (AdamW, warm-up then cosine learning rate, EMA 0.995,
 stratified noise levels, class dropout 0.1), the same seed for every variant.
@@ -39,7 +48,8 @@ import torch
 
 from wavediff.audio.data_transform import DataTransform, suggest_data_scale
 from wavediff.data.demo import DEMO_CLASSES, DemoCorpusConfig, corpus_to_arrays, generate_demo_corpus
-from wavediff.diffusion import Denoiser, diffusion_loss, get_schedule, sample
+from wavediff.diffusion import (Denoiser, SelfConditioning, diffusion_loss, get_schedule, sample,
+                                self_conditioned_training)
 from wavediff.diffusion.guidance import classifier_free_guidance
 from wavediff.eval.distribution import DistributionMetrics, periodicity
 from wavediff.nn import build_denoiser
@@ -54,6 +64,15 @@ VARIANTS = {
     "spectral": ("spectral", {"prior": "none", "blocks": 4}, 1e-3),
     "corpus-prior": ("spectral", {"prior": "corpus", "blocks": 4}, 1e-3),
     "corpus-prior-frequency": ("spectral", {"prior": "corpus", "blocks": 4, "frequency_layers": 3}, 1e-3),
+    "phase-features": ("spectral", {"prior": "corpus", "blocks": 4, "frequency_layers": 3, "phase_features": True},
+                       1e-3),
+    "harmonic-features": ("spectral", {"prior": "corpus", "blocks": 4, "frequency_layers": 3,
+                                       "harmonic_features": True}, 1e-3),
+    "harmonic-phase-features": ("spectral", {"prior": "corpus", "blocks": 4, "frequency_layers": 3,
+                                             "harmonic_features": True, "phase_features": True}, 1e-3),
+    "self-conditioning": ("spectral", {"prior": "corpus", "blocks": 4, "frequency_layers": 3,
+                                       "self_conditioning": True}, 1e-3),
+    "lr-2e-3": ("spectral", {"prior": "corpus", "blocks": 4, "frequency_layers": 3}, 2e-3),
     "frequency-nfft1024": ("spectral", {"prior": "corpus", "blocks": 4, "frequency_layers": 3, "n_fft": 1024,
                                         "stft_hop": 256}, 1e-3),
 }
@@ -94,7 +113,8 @@ def train(net: torch.nn.Module, lr: float, audio: torch.Tensor, labels: np.ndarr
         done = min((time.perf_counter() - start) / seconds, 1.0)
         for group in opt.param_groups:
             group["lr"] = lr * min(1.0, (step + 1) / 50) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * done)))
-        out = diffusion_loss(net, x0, schedule, parameterisation="v", weighting="v", time_sampling="stratified",
+        fn = self_conditioned_training(net, "v", gen) if getattr(net, "self_conditioning", False) else net
+        out = diffusion_loss(fn, x0, schedule, parameterisation="v", weighting="v", time_sampling="stratified",
                              generator=gen, cond={"class_label": label})
         opt.zero_grad()
         out.loss.backward()
@@ -110,12 +130,14 @@ def train(net: torch.nn.Module, lr: float, audio: torch.Tensor, labels: np.ndarr
 
 def generate(net: torch.nn.Module, transform: DataTransform, method: str, steps: int, n: int) -> torch.Tensor:
     labels = torch.arange(n) % CLASSES
-    guided = classifier_free_guidance(Denoiser(net, "v"), 1.5, {"class_label": labels},
+    network = SelfConditioning(net, transform.x0_bound) if getattr(net, "self_conditioning", False) else net
+    guided = classifier_free_guidance(Denoiser(network, "v"), 1.5, {"class_label": labels},
                                       {"class_label": torch.full_like(labels, CLASSES)})
     schedule = get_schedule("cosine", logsnr_min=-15.0, logsnr_max=15.0)
     with torch.inference_mode():
         x = sample(guided, (n, 1, SEGMENT), schedule, steps, method, grid="uniform_logsnr",
-                   generator=torch.Generator().manual_seed(1))
+                   generator=torch.Generator().manual_seed(1),
+                   callback=(lambda i, x_t, x0: network.remember(x0)) if network is not net else None)
     return transform.decode(x).clamp(-1, 1)
 
 

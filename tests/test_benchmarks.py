@@ -22,7 +22,7 @@ CASES = {
     "ablations": ["--seconds", "0.1", "--repeats", "1", "--only", "gate,layer,upsampler,embedding"],
     "profile_forward": ["--seconds", "0.1", "--rows", "5"],
     "metrics_speed": ["--repeats", "1"],
-    "music_cpu": ["--variants", "tiny,corpus-prior-frequency", "--seconds", "1", "--clips", "10", "--steps", "1"],
+    "music_cpu": ["--variants", "tiny,corpus-prior-frequency,harmonic-phase-features,self-conditioning", "--seconds", "1", "--clips", "10", "--steps", "1"],
     "receptive_field": ["--cycles", "1", "--steps", "2", "--length", "64"],
     "sampling_grids": ["--schedules", "cosine", "--methods", "ddim", "--steps", "2"],
     "vocoder_cpu": ["--variants", "griffin-lim,griffin-lim-oracle,learned-prior,learned-prior-gl,learned-prior-no-projection", "--train-steps", "2", "--clips", "1", "--sample-steps", "1",

@@ -235,3 +235,37 @@ def test_every_consistency_distance_is_per_example_and_differentiable():
     parts = [consistency_distance(est, ref, DistillConfig(method="consistency_training", loss=loss))
              for loss in ("pseudo_huber", "mrstft")]
     torch.testing.assert_close(consistency_distance(est, ref, both), parts[0] + 0.5 * parts[1])
+
+
+def test_a_self_conditioned_teacher_distils_into_students_without(tmp_path, monkeypatch):
+    """A self-conditioned spectral teacher hands its estimates on within each target it makes;
+    the students (and the second round's teacher, a student) get none, and sample."""
+    from wavediff.nn import SpectralDenoiser
+    from wavediff.train.student import StudentModule
+
+    spectral = ("model.overrides={prior: corpus, frequency_layers: 1, self_conditioning: true, channels: 8, "
+                "blocks: 1, kernel_size: 3, expansion: 1, embedding_dim: 8, mlp_dim: 8, frequency_channels: 2}")
+    teacher = train(load_recipe("demo", [spectral, *SMALL, *_demo(tmp_path / "demo"), "sample.steps=2",
+                                         "trainer.max_steps=2", "trainer.val_every=2", "trainer.checkpoint_every=2"]),
+                    tmp_path / "teacher", progress=False)
+    state = {"teacher": None, "plain": None}
+    given: list[tuple[bool, bool]] = []  # per call with an estimate: (by the teacher, its round's teacher is plain)
+    bind, forward = StudentModule.bind, SpectralDenoiser.forward
+
+    def spy_bind(self, net, parameterisation, batch, guidance=1.0):
+        if net is self.teacher_net:
+            state.update(teacher=net, plain=self.teacher_self_conditions)
+        return bind(self, net, parameterisation, batch, guidance)
+
+    def spy_forward(self, *args, self_cond=None, **kwargs):
+        if self_cond is not None:
+            given.append((self is state["teacher"], state["plain"]))
+        return forward(self, *args, self_cond=self_cond, **kwargs)
+
+    monkeypatch.setattr(StudentModule, "bind", spy_bind)
+    monkeypatch.setattr(SpectralDenoiser, "forward", spy_forward)
+    recipe = distill_recipe(tmp_path / "demo", "distill.teacher_steps=4", "distill.target_steps=1", steps=2)
+    last = distill(recipe, teacher, tmp_path / "pd", progress=False)
+    assert given and set(given) == {(True, True)}  # only the plain teacher of round 1
+    assert state["plain"] is False  # round 2's teacher (the round-1 student) got none
+    _samples_ok(load_module(last), steps=(1,), class_label=torch.tensor([0, 3]))

@@ -276,3 +276,73 @@ def test_projection_makes_the_estimate_consistent_with_the_prior_magnitude():
     assert baseline.shape == clean.shape and error(baseline) < 0.5 * error(plain)
     # the prior's magnitude is the clip's, up to what least squares through the mel loses
     assert float((framing.to_spec(clean[0:1, 0] * net.config.data_scale).abs() - target).norm() / target.norm()) < 0.8
+
+
+# ---------------------------------------------------------------- phase features
+def test_phase_coherence_is_steady_for_a_partial_and_changes_for_noise():
+    """A steady sinusoid gives the same phasor in every frame, turning by a hop's worth of
+    one bin's frequency (2 pi hop / n_fft) from bin to bin; white noise gives phasors that
+    change from frame to frame."""
+    net = build_denoiser("spectral", phase_features=True, **SMALL)
+    t = torch.arange(8000) / 16000
+    tone = torch.cos(2 * math.pi * 440.0 * t)[None]
+    window = torch.hann_window(512)
+    spec = torch.stft(tone, 512, 128, window=window, center=True, return_complex=True)
+    back_re, back_im, fwd_re, fwd_im = net.phase_coherence(spec)
+    phasor = torch.complex(back_re, back_im)[0, :, 4:-4]  # away from the padded ends
+    k = round(440.0 / 31.25)
+    expected = torch.exp(torch.tensor(2j * math.pi * (440.0 - k * 31.25) * 128 / 16000))
+    assert torch.allclose(phasor[k], expected.expand_as(phasor[k]), atol=1e-3)
+    step = phasor[k + 1] * phasor[k].conj()
+    assert torch.allclose(step, torch.full_like(step, -1j), atol=1e-3)  # -pi / 2 per bin at hop n_fft / 4
+    assert torch.equal(torch.complex(fwd_re, fwd_im)[..., :-1], torch.complex(back_re, back_im)[..., 1:])
+    assert float(back_re[..., 0].abs().max()) == 0.0 and float(fwd_re[..., -1].abs().max()) == 0.0
+    noise = torch.stft(torch.randn(1, 8000, generator=torch.Generator().manual_seed(0)), 512, 128, window=window,
+                       center=True, return_complex=True)
+    # circular variance over frames (1 - |mean phasor|^2): 0 for the partial; noise's phasors
+    # lean towards 1 (overlapping frames share samples) but change from frame to frame
+    spread = lambda z: float((1 - z.mean(dim=-1).abs().square()).mean())  # noqa: E731
+    assert spread(phasor[k - 1 : k + 2]) < 1e-4
+    assert spread(torch.complex(*net.phase_coherence(noise)[:2])[0, 20:200, 4:-4]) > 0.4
+
+
+def test_phase_features_keep_the_network_local_and_exact_at_initialisation():
+    """With the features and the frequency branch, a new network is still the corpus prior's
+    Wiener mean, and no output sample moves farther than half the receptive field."""
+    torch.manual_seed(0)
+    plain = build_denoiser("spectral", num_classes=2, prior="corpus", frequency_layers=2, **SMALL)
+    torch.manual_seed(0)
+    net = build_denoiser("spectral", num_classes=2, prior="corpus", frequency_layers=2, phase_features=True, **SMALL)
+    assert net.receptive_field == plain.receptive_field + 2 * 128
+    assert net.input_proj.in_channels == plain.input_proj.in_channels + 4 * 257
+    x_t, logsnr = torch.randn(1, 1, 8192), torch.zeros(1)
+    with torch.no_grad():
+        assert torch.allclose(net(x_t, logsnr, class_label=1), plain(x_t, logsnr, class_label=1), atol=1e-6)
+        for module in (net.output_proj, net.frequency.output):
+            module.weight.normal_(0, 0.02)
+        moved = x_t.clone()
+        moved[..., :16] += 1.0
+        changed = (net(x_t, logsnr, class_label=1) - net(moved, logsnr, class_label=1)).abs()[0, 0] > 1e-6
+    last = int(changed.nonzero().max())
+    assert 0 < last < 16 + net.receptive_field // 2
+    assert net.receptive_field // 2 + 16 < x_t.shape[-1]  # the test can fail
+    with pytest.raises(ValueError, match="phase_features"):
+        net.config.replace(phase_features="yes")
+
+
+def test_harmonic_stack_reads_each_bin_at_its_harmonic_ratios():
+    """The time-frequency branch's harmonic inputs: at bin k, the log magnitude at r k."""
+    from wavediff.nn.spectral_features import HARMONIC_RATIOS
+
+    net = build_denoiser("spectral", num_classes=2, prior="corpus", frequency_layers=1, harmonic_features=True,
+                         **SMALL)
+    assert net.frequency.input.in_channels == 4 + len(HARMONIC_RATIOS)
+    ramp = torch.arange(257, dtype=torch.float32)[None, :, None].expand(1, 257, 3)  # value = bin index
+    for ratio, stacked in zip(HARMONIC_RATIOS, net.harmonic_stack(ramp)):
+        for k in (6, 30, 80, 128, 250):
+            want = ratio * k if ratio * k <= 256 else 0.0  # no partner past the last bin
+            assert abs(float(stacked[0, k, 1]) - want) < 1e-4, (ratio, k)
+    x_t = torch.randn(1, 1, 4000)
+    assert net(x_t, torch.zeros(1), class_label=0).shape == x_t.shape
+    with pytest.raises(ValueError, match="frequency_layers"):
+        SpectralConfig(harmonic_features=True)

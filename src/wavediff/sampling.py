@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from .checkpoint_io import load_checkpoint
-from .diffusion import SAMPLERS, Denoiser, classifier_free_guidance, default_grid, sample
+from .diffusion import SAMPLERS, Denoiser, SelfConditioning, classifier_free_guidance, default_grid, sample
 from .diffusion import nfe as count_nfe
 from .diffusion.distillation import consistency_fn, consistency_sample, consistency_sigmas, sigma_range
 from .diffusion.grids import grid_names, named_grid_steps
@@ -109,15 +109,36 @@ def bind_condition(net: Any, conditioning: str, *, class_label: Tensor | None = 
 
 def bind_denoiser(net: Any, parameterisation: str, conditioning: str, *, class_label: Tensor | None = None,
                   mel: Tensor | None = None, guidance: float = 1.0, clip_x0: float | None = None,
-                  x0_bound: float | None = None) -> DenoiseFn:
+                  x0_bound: float | None = None, self_condition: bool = True) -> DenoiseFn:
     """``(x_t, logsnr) -> x0_hat`` of ``net`` (which predicts ``parameterisation``) with its
     condition bound (``bind_condition``).
 
     ``guidance`` != 1 applies classifier-free guidance with the network's null class (class
     models only; others have no unconditional branch to guide with), its ``x0`` clamped to
     ``x0_bound`` where given (``DataTransform.x0_bound``: the range audio in [-1, 1] encodes
-    to). ``clip_x0`` clamps each branch's ``x0_hat`` (``DiffusionModule.x0_clip``)."""
-    den = Denoiser(net, parameterisation, clip_x0=clip_x0)
+    to). ``clip_x0`` clamps each branch's ``x0_hat`` (``DiffusionModule.x0_clip``).
+
+    A self-conditioned network (``net.self_conditioning``) gets the (guided) ``x0_hat`` of the
+    previous call as ``self_cond`` (:class:`~wavediff.diffusion.SelfConditioning`): bind once
+    per sampling run. ``self_condition=False`` gives it none (zeros) every call: distilled
+    students, trained without one."""
+    if self_condition and getattr(net, "self_conditioning", False):
+        state = SelfConditioning(net, x0_bound)
+        inner = _bind(state, net, parameterisation, conditioning, class_label, mel, guidance, clip_x0, x0_bound)
+
+        def remembering(x: Tensor, logsnr: Tensor) -> Tensor:
+            x0 = inner(x, logsnr)
+            state.remember(x0)
+            return x0
+
+        return remembering
+    return _bind(net, net, parameterisation, conditioning, class_label, mel, guidance, clip_x0, x0_bound)
+
+
+def _bind(call: Any, net: Any, parameterisation: str, conditioning: str, class_label: Tensor | None,
+          mel: Tensor | None, guidance: float, clip_x0: float | None, x0_bound: float | None) -> DenoiseFn:
+    """``bind_denoiser`` on ``call`` (``net`` or a wrapper of it), with ``net``'s conditioning."""
+    den = Denoiser(call, parameterisation, clip_x0=clip_x0)
     cond = bind_condition(net, conditioning, class_label=class_label, mel=mel)
     if conditioning == "class" and guidance != 1.0:
         null = torch.full_like(class_label, net.null_class)
@@ -281,7 +302,7 @@ def sample_x0(module: DiffusionModule, plan: SamplingPlan, shape: Sequence[int],
         return consistency_sample(f, shape, plan.sigmas, generator, sigma_min=sigma_min, x_init=start, device=device)
     fn = bind_denoiser(net, param, module.conditioning, class_label=class_label, mel=mel,
                        guidance=1.0 if plan.guidance is None else plan.guidance, clip_x0=module.x0_clip(param),
-                       x0_bound=module.data_transform.x0_bound)
+                       x0_bound=module.data_transform.x0_bound, self_condition=plan.kind == "plain")
     return sample(fn, shape, module.schedule, method=plan.method, generator=generator, x_init=noise, device=device,
                   **plan.grid_options())
 

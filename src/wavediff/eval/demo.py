@@ -71,7 +71,7 @@ def time_teacher_step(device: str, recipe: Recipe, net: Any, steps: int = 8) -> 
     copy of the teacher's network ``net``, at ``recipe``'s batch; Lightning adds a little,
     see STAGE_COST)."""
     from ..data.demo import DEMO_CLASSES
-    from ..diffusion import diffusion_loss, schedule_from_config, weighting_from_config
+    from ..diffusion import diffusion_loss, schedule_from_config, self_conditioned_training, weighting_from_config
 
     d, diff = recipe.data, recipe.diffusion
     classes = len(DEMO_CLASSES)
@@ -82,10 +82,12 @@ def time_teacher_step(device: str, recipe: Recipe, net: Any, steps: int = 8) -> 
     gen = torch.Generator().manual_seed(0)
     x0 = (torch.randn(d.batch_size, 1, d.segment_samples, generator=gen) * 0.1).to(device)
     labels = torch.arange(d.batch_size, device=device) % classes
+    # the training module's call: with a first pass for a self-conditioned network
+    fn = self_conditioned_training(net, diff.parameterisation, gen) if getattr(net, "self_conditioning", False) else net
     times = []
     for i in range(steps + 2):
         t0 = time.perf_counter()
-        out = diffusion_loss(net, x0, sched, parameterisation=diff.parameterisation, weighting=weighting,
+        out = diffusion_loss(fn, x0, sched, parameterisation=diff.parameterisation, weighting=weighting,
                              time_sampling=diff.time_sampling, cond={"class_label": labels})
         opt.zero_grad()
         out.loss.backward()

@@ -200,6 +200,22 @@ class SpectralConfig:
         magnitude_channels, magnitude_blocks: width and depth of the learned prior's network.
         frequency_layers, frequency_channels: depth and width of the time-frequency branch, 2-D
             convolutions over (bins, frames) that share their weights across frequency (0: none).
+        phase_features: add each bin's phase coherence with the neighbouring frames to the
+            inputs (both branches): ``X[m] conj(X[m-1])`` with the advance of a sinusoid at the
+            bin's centre frequency removed, as a unit phasor, for the previous and the next
+            frame. A steady partial gives the same phasor in all its frames (turning by a fixed
+            step from bin to bin), noise one that changes from frame to frame; the raw
+            ``Re X``, ``Im X`` of a steady partial turn by ``2 pi k hop / n_fft`` per frame,
+            which a kernel shared across bins cannot undo.
+        harmonic_features: give the time-frequency branch each bin's log magnitude at 1/3,
+            1/2, 2 and 3 times its frequency as four more input maps (a harmonic stack): its
+            kernels see a few bins, and with these they see whether a peak has the partners
+            of a harmonic series or is a lone peak of the noise.
+        self_conditioning: the network also reads an earlier estimate of ``x_0`` (``self_cond``,
+            ``(B, 1, T)``; zeros when not given): its STFT in units of the prior's standard
+            deviation, as three more input maps (real, imaginary, log magnitude) of both
+            branches (Chen et al., 2022, "Analog Bits"). A sampler hands each step the
+            estimate of the step before, so a pitch chosen early is kept.
         projection_iterations: Griffin-Lim iterations that make each ``x0_hat`` consistent with
             the prior's magnitude at inference (never in training); 0 turns it off.
         mel_config: ``MelConfig.to_dict()`` of the conditioning mel (for the prior).
@@ -228,6 +244,9 @@ class SpectralConfig:
     magnitude_blocks: int = 6
     frequency_layers: int = 0
     frequency_channels: int = 16
+    phase_features: bool = False
+    harmonic_features: bool = False
+    self_conditioning: bool = False
     projection_iterations: int = 0
     mel_config: dict[str, Any] | None = None
     data_scale: float = 1.0
@@ -244,6 +263,11 @@ class SpectralConfig:
                               ("magnitude_channels", 1), ("magnitude_blocks", 0), ("projection_iterations", 0),
                               ("prior_frames", 1), ("frequency_layers", 0), ("frequency_channels", 1)):
             _check_int(name, getattr(self, name), minimum, "SpectralConfig")
+        for name in ("phase_features", "harmonic_features", "self_conditioning"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"SpectralConfig.{name} must be true or false, got {getattr(self, name)!r}")
+        if self.harmonic_features and not self.frequency_layers:
+            raise ValueError("harmonic_features are inputs of the time-frequency branch: set frequency_layers > 0")
         if self.n_fft % 2:
             raise ValueError(f"SpectralConfig.n_fft must be even, got {self.n_fft}")
         if self.stft_hop > self.n_fft // 2:

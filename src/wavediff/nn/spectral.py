@@ -65,6 +65,13 @@ Layout (all at frame rate):
   and mask. The frame stack's 1x1 convolutions see every bin as a separate channel; a
   harmonic peak is the same shape at every frequency, and these kernels learn it once.
 
+* ``phase_features``: each bin's phase coherence with the previous and the next frame (a
+  unit phasor, the advance of a sinusoid at the bin's centre removed) as four more input
+  maps; ``harmonic_features``: the time-frequency branch also reads each bin's log
+  magnitude at 1/3, 1/2, 2 and 3 times its frequency; ``self_conditioning``: the STFT of an
+  earlier ``x_0`` estimate (``self_cond``) as three more maps. Measured on the demo notes
+  (``benchmarks/music_cpu.py``), none adopted by its recipe (README).
+
 The network predicts ``x0_hat``; :attr:`SpectralConfig.parameterisation` says which
 quantity (``x0``, ``eps`` or ``v``) ``forward`` returns, computed exactly from
 ``x0_hat``, ``x_t`` and ``logsnr``, so it plugs into any objective and sampler.
@@ -91,6 +98,7 @@ from .spectral_blocks import (
     FrequencyNet,
     MagnitudeNet,
 )
+from .spectral_features import HARMONIC_RATIOS, HarmonicStack, PhaseCoherence
 
 __all__ = ["SpectralDenoiser"]
 
@@ -136,7 +144,9 @@ class SpectralDenoiser(ConfiguredDenoiser):
         window = torch.hann_window(c.n_fft, periodic=True)
         self.register_buffer("window", window, persistent=False)
         self._norm = math.sqrt(float(window.pow(2).sum()))
-        features = 3 * bins + (bins if c.uses_prior or c.uses_corpus_prior else 0) + (c.mel_bins or 0)
+        maps = 3 + (1 if c.uses_prior or c.uses_corpus_prior else 0) + (4 if c.phase_features else 0)
+        maps += 3 if c.self_conditioning else 0
+        features = maps * bins + (c.mel_bins or 0)
         self.input_proj = nn.Conv1d(features, c.channels, 1)
         self.noise_embedding = NoiseLevelEmbedding(c.embedding_dim, c.mlp_dim)
         self.class_embedding = ClassEmbedding(c.num_classes, c.mlp_dim) if c.num_classes is not None else None
@@ -155,8 +165,10 @@ class SpectralDenoiser(ConfiguredDenoiser):
         self.magnitude = None
         self.frequency = None
         if c.frequency_layers:
-            inputs = 4 if c.uses_prior or c.uses_corpus_prior else 3
-            self.frequency = FrequencyNet(inputs, c.frequency_channels, c.frequency_layers, c.mlp_dim)
+            harmonics = len(HARMONIC_RATIOS) if c.harmonic_features else 0
+            self.frequency = FrequencyNet(maps + harmonics, c.frequency_channels, c.frequency_layers, c.mlp_dim)
+        self.harmonic_stack = HarmonicStack(bins) if c.harmonic_features else None
+        self.phase_coherence = PhaseCoherence(bins, c.stft_hop, c.n_fft) if c.phase_features else None
         if c.uses_prior:
             self._init_prior()
             if c.prior == "learned":
@@ -312,6 +324,11 @@ class SpectralDenoiser(ConfiguredDenoiser):
 
     # ------------------------------------------------------------------ properties
     @property
+    def self_conditioning(self) -> bool:
+        """Whether the network reads an earlier estimate of ``x_0`` (``self_cond``)."""
+        return self.config.self_conditioning
+
+    @property
     def receptive_field(self) -> int:
         """Samples of ``x_t`` that one output sample can depend on (frames of context,
         times the hop, plus one frame on each side)."""
@@ -319,6 +336,8 @@ class SpectralDenoiser(ConfiguredDenoiser):
         frames = 1 + c.blocks * (c.kernel_size - 1) + (c.taps - 1)
         if c.frequency_layers:  # a parallel branch: the wider of the two
             frames = max(frames, 1 + (c.frequency_layers + 1) * (FREQUENCY_KERNEL[1] - 1))
+        if c.phase_features:  # the inputs already read one frame either side
+            frames += 2
         field = (frames - 1) * c.stft_hop + 2 * c.n_fft
         if c.uses_prior:
             # each projection iteration spreads a change by a frame either side; the learned
@@ -385,8 +404,11 @@ class SpectralDenoiser(ConfiguredDenoiser):
 
     # ------------------------------------------------------------------ forward
     def forward(self, x_t: Tensor, logsnr: Tensor | float, mel: Tensor | None = None,
-                class_label: Tensor | int | None = None, cond: Conditioning | None = None) -> Tensor:
+                class_label: Tensor | int | None = None, cond: Conditioning | None = None,
+                self_cond: Tensor | None = None) -> Tensor:
         c = self.config
+        if self_cond is not None and not c.self_conditioning:
+            raise ValueError("self_cond given, but this network has self_conditioning=False")
         if not isinstance(x_t, Tensor) or x_t.dim() != 3 or x_t.shape[1] != 1 or x_t.shape[-1] < 1:
             shape = tuple(x_t.shape) if isinstance(x_t, Tensor) else type(x_t).__name__
             raise ValueError(f"expected x_t of shape (B, 1, T) with T >= 1, got {shape}")
@@ -430,6 +452,11 @@ class SpectralDenoiser(ConfiguredDenoiser):
         parts = [unit.real, unit.imag, torch.log(unit.real.square() + unit.imag.square() + 1e-4) * 0.25]
         if cond.prior_power is not None:
             parts.append(torch.log(alpha2 * cover / sigma2) * 0.125)
+        if self.phase_coherence is not None:
+            parts.extend(self.phase_coherence(unit))
+        if c.self_conditioning:
+            parts.extend(self._self_condition_maps(self_cond, x_t.shape, cover, frames))
+        maps = len(parts)  # per-bin maps; the frequency branch reads these
         if cond.mel_features is not None:
             parts.append(self._to_frames(cond.mel_features, frames))
         h = self.input_proj(torch.cat(parts, dim=1))
@@ -446,7 +473,10 @@ class SpectralDenoiser(ConfiguredDenoiser):
         for j in range(c.taps):
             correction = correction + torch.complex(pieces[2 + 2 * j], pieces[3 + 2 * j]) * padded[..., j : j + frames]
         if self.frequency is not None:
-            local = self.frequency(torch.stack(parts[: self.frequency.input.in_channels], dim=1), embedding)
+            inputs = parts[:maps]
+            if self.harmonic_stack is not None:  # of the log magnitude
+                inputs = inputs + self.harmonic_stack(parts[2])
+            local = self.frequency(torch.stack(inputs, dim=1), embedding)
             correction = correction + torch.complex(local[:, 0], local[:, 1])
             correction = correction + torch.complex(local[:, 2], local[:, 3]) * unit
         estimate = wiener * spec + posterior_std * correction
@@ -455,6 +485,25 @@ class SpectralDenoiser(ConfiguredDenoiser):
         if c.projection_iterations and cond.prior_magnitude is not None and not self.training:
             x0_hat = self._project(x0_hat, cond.prior_magnitude, c.projection_iterations)
         return self._from_x0(x0_hat[:, None], x_t.float(), logsnr).to(dtype)
+
+    def _self_condition_maps(self, self_cond: Tensor | None, shape: torch.Size, cover: Tensor,
+                             frames: int) -> list[Tensor]:
+        """The earlier ``x_0`` estimate ``(B, 1, T)`` as three ``(B, bins, F)`` maps: real and
+        imaginary parts of its STFT over the prior's standard deviation ``z``, scaled by
+        ``1 / sqrt(1 + |z|^2)``, and ``log |z|^2`` (the input scaling of ``x_t``'s maps); without
+        one, those of a silent estimate."""
+        c = self.config
+        if self_cond is None:
+            self_cond = torch.zeros(shape, device=cover.device)
+        if tuple(self_cond.shape) != tuple(shape):
+            raise ValueError(f"self_cond must have the shape of x_t {tuple(shape)}, got {tuple(self_cond.shape)}")
+        spec = torch.stft(self_cond[:, 0].float(), c.n_fft, c.stft_hop, window=self.window, center=True,
+                          return_complex=True)
+        scaled = spec / self._norm * cover.rsqrt()
+        power = scaled.real.square() + scaled.imag.square()
+        # bounded: where the prior is silent, an estimate's small error is many prior std
+        bounded = scaled * (1 + power).rsqrt()
+        return [bounded.real, bounded.imag, torch.log(power + 1e-4) * 0.25]
 
     def _project(self, x0_hat: Tensor, magnitude: Tensor, iterations: int) -> Tensor:
         """Fast Griffin-Lim (momentum 0.99) from the phase of ``x0_hat`` ``(B, T)`` onto the

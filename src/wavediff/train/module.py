@@ -24,6 +24,7 @@ from ..diffusion import (
     diffusion_loss,
     logsnr_bin_edges,
     schedule_from_config,
+    self_conditioned_training,
     weighting_from_config,
 )
 from ..diffusion.parameterisation import eps_mse_factor, expand_like, target
@@ -117,7 +118,10 @@ class DiffusionModule(L.LightningModule):
         d = self.recipe.diffusion
         cond = self._cond(batch, generator, d.class_dropout)
         x0 = self.data_transform.encode(batch["audio"])
-        out = diffusion_loss(self._train_net(), x0, self.schedule, parameterisation=d.parameterisation,
+        net = self._train_net()
+        if getattr(self.net, "self_conditioning", False):
+            net = self_conditioned_training(net, d.parameterisation, generator)
+        out = diffusion_loss(net, x0, self.schedule, parameterisation=d.parameterisation,
                              weighting=self.weighting, time_sampling=d.time_sampling, generator=generator, cond=cond)
         auxiliary = getattr(self.net, "auxiliary_loss", None)
         prior_loss = auxiliary(x0, cond["mel"]) if auxiliary is not None and "mel" in cond else None

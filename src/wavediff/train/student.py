@@ -9,7 +9,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from ..sampling import DenoiseFn, bind_denoiser
+from ..sampling import DenoiseFn, bind_denoiser, model_kind
 from .config import RecipeError
 from .module import DiffusionModule, load_module
 
@@ -41,6 +41,7 @@ class StudentModule(DiffusionModule):
         self.stage = int(stage)
         self.teacher_guidance = float(teacher_guidance)
         self.teacher_parameterisation: str | None = None
+        self.teacher_self_conditions = False
         self.last_comparison: dict[str, float] = {}
         if teacher_path is not None:
             teacher = load_module(teacher_path)
@@ -49,6 +50,9 @@ class StudentModule(DiffusionModule):
             net = teacher.ema.model.requires_grad_(False).eval()
             self._aux["teacher"] = net
             self.teacher_parameterisation = teacher.recipe.diffusion.parameterisation
+            # a plain teacher was trained to read its earlier estimates; a student teacher (a
+            # later progressive round) was not
+            self.teacher_self_conditions = model_kind(teacher.recipe.distill.method) == "plain"
             if self.recipe.distill.init_from_teacher:
                 state = net.state_dict()
                 self.net.load_state_dict(state)
@@ -77,11 +81,15 @@ class StudentModule(DiffusionModule):
 
     def bind(self, net: nn.Module, parameterisation: str, batch: dict[str, Any], guidance: float = 1.0) -> DenoiseFn:
         """``net``'s ``(x_t, logsnr) -> x0_hat`` with the condition this model takes from
-        ``batch`` (its ``label`` or ``mel``) bound, clamped as ``x0_clip`` says."""
+        ``batch`` (its ``label`` or ``mel``) bound, clamped as ``x0_clip`` says. A
+        self-conditioned plain teacher hands its estimates on between the calls of one
+        binding; students (and a teacher that is an earlier round's student) are trained
+        without (zeros) and get none."""
         cond = self._cond(batch)
         return bind_denoiser(net, parameterisation, self.conditioning, class_label=cond.get("class_label"),
                              mel=cond.get("mel"), guidance=guidance, clip_x0=self.x0_clip(parameterisation),
-                             x0_bound=self.data_transform.x0_bound)
+                             x0_bound=self.data_transform.x0_bound,
+                             self_condition=net is self.teacher_net and self.teacher_self_conditions)
 
     def teacher_fn(self, batch: dict[str, Any]) -> DenoiseFn:
         """The teacher's ``(x_t, logsnr) -> x0_hat`` for a batch (guided for class models)."""
