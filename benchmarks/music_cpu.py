@@ -113,7 +113,7 @@ def train(net: torch.nn.Module, lr: float, audio: torch.Tensor, labels: np.ndarr
         done = min((time.perf_counter() - start) / seconds, 1.0)
         for group in opt.param_groups:
             group["lr"] = lr * min(1.0, (step + 1) / 50) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * done)))
-        fn = self_conditioned_training(net, "v", gen) if getattr(net, "self_conditioning", False) else net
+        fn = self_conditioned_training(net, "v", gen)
         out = diffusion_loss(fn, x0, schedule, parameterisation="v", weighting="v", time_sampling="stratified",
                              generator=gen, cond={"class_label": label})
         opt.zero_grad()

@@ -43,6 +43,8 @@ def test_training_gives_a_share_of_examples_the_first_pass_estimate():
         assert torch.allclose(spy.scale.grad, x_t.sum())
     with pytest.raises(ValueError, match="rate"):
         self_conditioned_training(Spy(), "x0", rate=1.5)
+    plain = build_denoiser("spectral", **SMALL)
+    assert self_conditioned_training(plain, "v") is plain  # a network without self-conditioning trains as it is
 
 
 def test_training_converts_the_first_pass_to_x0():

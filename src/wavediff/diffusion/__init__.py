@@ -38,10 +38,11 @@ from .weighting import WEIGHTINGS, Weighting, get_weighting, weighting_from_conf
 __all__ = [
     "CosineSchedule", "DEFAULT_GRID", "default_grid", "DIFFWAVE_FAST_BETAS", "Denoiser", "DiffusionLoss",
     "EDMSchedule", "GRID_KINDS", "LinearBetaSchedule", "NAMED_GRIDS", "PARAMETERISATIONS",
-    "SAMPLERS", "SCHEDULES", "Schedule", "SelfConditioning", "self_conditioned_training", "TIME_SAMPLERS", "WEIGHTINGS", "Weighting",
+    "SAMPLERS", "SCHEDULES", "Schedule", "SelfConditioning", "TIME_SAMPLERS", "WEIGHTINGS", "Weighting",
     "alpha_sigma_from_logsnr", "bin_by_logsnr", "bin_labels", "classifier_free_guidance",
     "diffusion_loss", "encode", "eps_mse_factor", "expand_like", "explicit_grid", "from_x0",
     "get_schedule", "get_weighting", "logsnr_bin_edges", "logsnr_from_betas", "nfe", "sample",
-    "sample_time", "schedule_from_config", "shift_for_length", "step_grid", "target",
+    "sample_time", "schedule_from_config", "self_conditioned_training", "shift_for_length", "step_grid",
+    "target",
     "to_x0_eps", "vdm_bound", "weighting_from_config",
 ]

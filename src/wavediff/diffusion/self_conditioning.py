@@ -29,9 +29,13 @@ def self_conditioned_training(net: Callable[..., Tensor], parameterisation: str,
                               rate: float = SELF_CONDITION_RATE) -> Callable[..., Tensor]:
     """``net`` as the training loss calls it, ``(x_t, logsnr, **cond) -> output``: a first pass
     without gradients makes ``x0_hat``; a ``rate`` share of the examples (drawn with
-    ``generator``) get it as ``self_cond``, the others zeros; the second pass is returned."""
+    ``generator``) get it as ``self_cond``, the others zeros; the second pass is returned.
+    A network that does not read one (no true ``self_conditioning`` attribute) is returned
+    as it is, so every training loop can call this on whatever network it trains."""
     if not 0.0 <= rate <= 1.0:
         raise ValueError(f"the self-conditioning rate must lie in [0, 1], got {rate}")
+    if not getattr(net, "self_conditioning", False):
+        return net
 
     def forward(x_t: Tensor, logsnr: Tensor, **cond: Any) -> Tensor:
         with torch.no_grad():

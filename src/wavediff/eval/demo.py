@@ -83,7 +83,7 @@ def time_teacher_step(device: str, recipe: Recipe, net: Any, steps: int = 8) -> 
     x0 = (torch.randn(d.batch_size, 1, d.segment_samples, generator=gen) * 0.1).to(device)
     labels = torch.arange(d.batch_size, device=device) % classes
     # the training module's call: with a first pass for a self-conditioned network
-    fn = self_conditioned_training(net, diff.parameterisation, gen) if getattr(net, "self_conditioning", False) else net
+    fn = self_conditioned_training(net, diff.parameterisation, gen)
     times = []
     for i in range(steps + 2):
         t0 = time.perf_counter()

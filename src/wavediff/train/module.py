@@ -118,9 +118,7 @@ class DiffusionModule(L.LightningModule):
         d = self.recipe.diffusion
         cond = self._cond(batch, generator, d.class_dropout)
         x0 = self.data_transform.encode(batch["audio"])
-        net = self._train_net()
-        if getattr(self.net, "self_conditioning", False):
-            net = self_conditioned_training(net, d.parameterisation, generator)
+        net = self_conditioned_training(self._train_net(), d.parameterisation, generator)
         out = diffusion_loss(net, x0, self.schedule, parameterisation=d.parameterisation,
                              weighting=self.weighting, time_sampling=d.time_sampling, generator=generator, cond=cond)
         auxiliary = getattr(self.net, "auxiliary_loss", None)
