@@ -22,6 +22,7 @@ CASES = {
     "ablations": ["--seconds", "0.1", "--repeats", "1", "--only", "gate,layer,upsampler,embedding"],
     "profile_forward": ["--seconds", "0.1", "--rows", "5"],
     "metrics_speed": ["--repeats", "1"],
+    "music_level": ["--steps", "1", "--logsnr", "0"],
     "music_cpu": ["--variants", "tiny,corpus-prior-frequency,harmonic-phase-features,self-conditioning", "--seconds", "1", "--clips", "10", "--steps", "1"],
     "receptive_field": ["--cycles", "1", "--steps", "2", "--length", "64"],
     "sampling_grids": ["--schedules", "cosine", "--methods", "ddim", "--steps", "2"],
@@ -32,12 +33,28 @@ CASES = {
 NEEDS = {"vocoder_cpu": "espeak-ng"}
 
 
+def _tiny_demo_teacher(tmp_path: Path) -> Path:
+    """A demo-recipe checkpoint after 2 steps of a small spectral network."""
+    from wavediff.train.config import load_recipe
+    from wavediff.train.run import train
+
+    recipe = load_recipe("demo", [
+        f"data.root={tmp_path / 'demo'}", "data.options={clips_per_class: 2, clip_seconds: 0.25}",
+        "model.overrides={prior: corpus, frequency_layers: 1, channels: 8, blocks: 1, kernel_size: 3, expansion: 1, "
+        "embedding_dim: 8, mlp_dim: 8, frequency_channels: 2}",
+        "data.segment_samples=1024", "data.batch_size=2", "data.valid_clips=2", "sample.steps=1",
+        "trainer.max_steps=2", "trainer.val_every=2", "trainer.checkpoint_every=2"])
+    return train(recipe, tmp_path / "run", progress=False)
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_benchmark_runs_and_writes_json(name, tmp_path):
     if name in NEEDS and shutil.which(NEEDS[name]) is None:
         pytest.skip(f"{name} needs {NEEDS[name]} (apt-get install -y {NEEDS[name]})")
     out = tmp_path / f"{name}.json"
     extra = ["--corpus", str(tmp_path / "corpus")] if name == "vocoder_cpu" else []
+    if name == "music_level":
+        extra = ["--checkpoint", str(_tiny_demo_teacher(tmp_path))]
     run = subprocess.run([sys.executable, str(BENCHMARKS / f"{name}.py"), *CASES[name], *extra, "--json", str(out)],
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
@@ -48,6 +65,6 @@ def test_run_all_knows_every_benchmark():
     source = (BENCHMARKS / "run_all.py").read_text()
     scripts = {p.stem for p in BENCHMARKS.glob("*.py")} - {"run_all"}
     assert scripts == set(CASES)  # a new script gets a smoke case here
-    for name in set(CASES) - {"metrics_speed", "music_cpu", "receptive_field", "sampling_grids",
+    for name in set(CASES) - {"metrics_speed", "music_cpu", "music_level", "receptive_field", "sampling_grids",
                                       "vocoder_cpu"}:  # not speed targets
         assert f'"{name}"' in source
