@@ -24,7 +24,15 @@ level of the generated clips against the real ones (dB RMS).
 * ``self-conditioning``: the ``demo`` network reading its previous estimate of ``x_0``
   (``self_conditioning``; half the training examples get a first pass's estimate, and each
   sampling step the guided estimate of the step before);
-* ``lr-2e-3``: the ``demo`` network at twice the learning rate.
+* ``lr-2e-3``: the ``demo`` network at twice the learning rate;
+* ``serial-branches``: the time-frequency branch reads the frame stack's correction and 4
+  more per-bin maps of it (``frequency_reads_stack=4``), instead of running beside it;
+* ``harmonic-templates``: the frame stack chooses a fundamental per frame (softmax over 24
+  candidates per octave) and the branch reads the comb of its harmonics;
+* ``serial-templates``: both;
+* ``smooth-prior-4``, ``smooth-prior-8``, ``serial-smooth-prior-4``: the corpus prior averaged
+  over +-4 or +-8 bins (``prior_smoothing``), the comb of every note's harmonics removed;
+* ``dilated-frequency``: the branch's layers dilated 1, 2, 4 over bins (``frequency_dilation=2``).
 
 Training is a plain PyTorch loop (AdamW, warm-up then cosine learning rate, EMA 0.995,
 stratified noise levels, class dropout 0.1), the same seed for every variant.
@@ -33,6 +41,7 @@ stratified noise levels, class dropout 0.1), the same seed for every variant.
     python benchmarks/music_cpu.py --variants corpus-prior-frequency --seconds 480
     python benchmarks/music_cpu.py --clip-seconds 1.0                # 1 s clips, random 0.5 s crops
     python benchmarks/music_cpu.py --notes 5                         # 5 notes per class instead of 15
+    python benchmarks/music_cpu.py --train-steps 1000 --seed 1       # a step budget: the same work at any speed
 """
 
 from __future__ import annotations
@@ -73,6 +82,20 @@ VARIANTS = {
     "self-conditioning": ("spectral", {"prior": "corpus", "blocks": 4, "frequency_layers": 3,
                                        "self_conditioning": True}, 1e-3),
     "lr-2e-3": ("spectral", {"prior": "corpus", "blocks": 4, "frequency_layers": 3}, 2e-3),
+    "serial-branches": ("spectral", {"prior": "corpus", "blocks": 4, "frequency_layers": 3,
+                                     "frequency_reads_stack": 4}, 1e-3),
+    "smooth-prior-4": ("spectral", {"prior": "corpus", "blocks": 4, "frequency_layers": 3, "prior_smoothing": 4},
+                       1e-3),
+    "smooth-prior-8": ("spectral", {"prior": "corpus", "blocks": 4, "frequency_layers": 3, "prior_smoothing": 8},
+                       1e-3),
+    "serial-smooth-prior-4": ("spectral", {"prior": "corpus", "blocks": 4, "frequency_layers": 3,
+                                           "prior_smoothing": 4, "frequency_reads_stack": 4}, 1e-3),
+    "harmonic-templates": ("spectral", {"prior": "corpus", "blocks": 4, "frequency_layers": 3,
+                                        "harmonic_templates": True}, 1e-3),
+    "serial-templates": ("spectral", {"prior": "corpus", "blocks": 4, "frequency_layers": 3,
+                                      "frequency_reads_stack": 4, "harmonic_templates": True}, 1e-3),
+    "dilated-frequency": ("spectral", {"prior": "corpus", "blocks": 4, "frequency_layers": 3,
+                                       "frequency_dilation": 2}, 1e-3),
     "frequency-nfft1024": ("spectral", {"prior": "corpus", "blocks": 4, "frequency_layers": 3, "n_fft": 1024,
                                         "stft_hop": 256}, 1e-3),
 }
@@ -84,9 +107,9 @@ def crops(audio: torch.Tensor, index: np.ndarray, rng: np.random.Generator) -> t
     return torch.stack([audio[i, :, s:s + SEGMENT] for i, s in zip(index, starts)])
 
 
-def build(variant: str, x0: torch.Tensor, labels: torch.Tensor) -> torch.nn.Module:
+def build(variant: str, x0: torch.Tensor, labels: torch.Tensor, seed: int = 0) -> torch.nn.Module:
     preset, overrides, _ = VARIANTS[variant]
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     extra = dict(overrides)
     if preset == "spectral":
         extra.update(parameterisation="v")
@@ -99,18 +122,21 @@ def build(variant: str, x0: torch.Tensor, labels: torch.Tensor) -> torch.nn.Modu
 
 
 def train(net: torch.nn.Module, lr: float, audio: torch.Tensor, labels: np.ndarray, transform: DataTransform,
-          seconds: float, batch: int = 8, seed: int = 0) -> tuple[torch.nn.Module, int, float]:
+          seconds: float, batch: int = 8, seed: int = 0,
+          max_steps: int | None = None) -> tuple[torch.nn.Module, int, float]:
+    """Train for ``seconds`` of wall clock, or exactly ``max_steps`` steps when given (the
+    learning-rate schedule follows whichever is the budget)."""
     rng, gen = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
     ema = EMA(net, 0.995)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.0)
     schedule = get_schedule("cosine", logsnr_min=-15.0, logsnr_max=15.0)
     start, step, losses = time.perf_counter(), 0, []
-    while time.perf_counter() - start < seconds:
+    while (step < max_steps) if max_steps else (time.perf_counter() - start < seconds):
         index = rng.integers(0, len(audio), size=batch)
         x0 = transform.encode(crops(audio, index, rng))
         label = torch.from_numpy(labels[index])
         label = torch.where(torch.rand(batch, generator=gen) < 0.1, torch.full_like(label, CLASSES), label)
-        done = min((time.perf_counter() - start) / seconds, 1.0)
+        done = step / max_steps if max_steps else min((time.perf_counter() - start) / seconds, 1.0)
         for group in opt.param_groups:
             group["lr"] = lr * min(1.0, (step + 1) / 50) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * done)))
         fn = self_conditioned_training(net, "v", gen)
@@ -149,13 +175,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--seconds", type=float, default=240.0, help="training budget per variant (wall clock)")
+    ap.add_argument("--train-steps", type=int, default=None,
+                    help="train each variant this many steps instead (same work whatever the machine's speed)")
+    ap.add_argument("--seed", type=int, default=0, help="of the initial weights and the training batches")
     ap.add_argument("--clip-seconds", type=float, default=0.5, help="demo clip length (0.5 s crops are trained on)")
     ap.add_argument("--notes", type=int, default=15, help="notes of each class's scale in the corpus (1..15)")
     ap.add_argument("--pre-emphasis", type=float, default=0.0, help="the demo recipe's: 0")
     ap.add_argument("--clips", type=int, default=40, help="generated and held-out clips (8 per class at 40)")
     ap.add_argument("--steps", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--save", type=Path, default=None, help="write each variant's DDPM clips here (.pt)")
+    ap.add_argument("--save", type=Path, default=None, help="write each variant's DDPM clips (.pt) and EMA weights (.weights.pt) here")
     ap.add_argument("--json", type=Path, default=None, help="also write the table here")
     args = ap.parse_args()
     variants = args.variants.split(",")
@@ -186,13 +215,15 @@ def main() -> None:
     print(f"{len(audio)} training clips of {args.clip_seconds} s, {len(held)} held-out; data_scale "
           f"{transform.data_scale:.1f}; real-vs-real fd_mel {floor['fd_mel']:.1f}, periodicity_gap "
           f"{floor['periodicity_gap']:.3f}", flush=True)
-    results = {"floor": floor, "seconds": args.seconds, "clip_seconds": args.clip_seconds, "notes": args.notes,
+    results = {"floor": floor, "seconds": args.seconds, "train_steps": args.train_steps, "seed": args.seed,
+               "clip_seconds": args.clip_seconds, "notes": args.notes,
                "pre_emphasis": args.pre_emphasis, "variants": {}}
     fit_x0 = transform.encode(audio[..., :SEGMENT])
     for variant in variants:
         print(f"{variant}:", flush=True)
-        net = build(variant, fit_x0, torch.from_numpy(labels))
-        ema, steps, per_step = train(net, VARIANTS[variant][2], audio, labels, transform, args.seconds)
+        net = build(variant, fit_x0, torch.from_numpy(labels), args.seed)
+        ema, steps, per_step = train(net, VARIANTS[variant][2], audio, labels, transform, args.seconds,
+                                     seed=args.seed, max_steps=args.train_steps)
         row = {"train_steps": steps, "ms_per_step": 1000 * per_step}
         for method in ("ddpm", "ddim"):
             clips = generate(ema, transform, method, args.steps, args.clips)
@@ -205,12 +236,14 @@ def main() -> None:
             if args.save is not None and method == "ddpm":
                 args.save.mkdir(parents=True, exist_ok=True)
                 torch.save(clips, args.save / f"{variant}.pt")
+                torch.save(ema.state_dict(), args.save / f"{variant}.weights.pt")
             print(f"    {method} {args.steps}: fd_mel {values['fd_mel']:.1f}, class_consistency "
                   f"{values['class_consistency']:.2f}, periodicity_gap {values['periodicity_gap']:.3f}, "
                   f"level {values['level_db']:+.1f} dB", flush=True)
         results["variants"][variant] = row
 
-    print(f"\n| variant | steps in {args.seconds:.0f} s | sampler | fd_mel (floor {floor['fd_mel']:.1f}) "
+    budget = f"{args.train_steps} steps" if args.train_steps else f"{args.seconds:.0f} s"
+    print(f"\n| variant | training steps (budget {budget}) | sampler | fd_mel (floor {floor['fd_mel']:.1f}) "
           f"| class_consistency | periodicity_gap (floor {floor['periodicity_gap']:.3f}) | periodicity "
           f"{' / '.join(DEMO_CLASSES)} | level vs real |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")

@@ -346,3 +346,101 @@ def test_harmonic_stack_reads_each_bin_at_its_harmonic_ratios():
     assert net(x_t, torch.zeros(1), class_label=0).shape == x_t.shape
     with pytest.raises(ValueError, match="frequency_layers"):
         SpectralConfig(harmonic_features=True)
+
+
+def test_prior_smoothing_keeps_the_envelope_and_drops_the_comb_of_harmonics():
+    """A class of two notes: its mean power holds both notes' harmonics; smoothed over
+    +-4 bins, each bin is the mean of its neighbours (fewer at the edges) and the total
+    power of the band stays."""
+    t = torch.arange(8192) / 16000
+    notes = torch.stack([torch.sin(2 * math.pi * f0 * t) for f0 in (220.0, 330.0)])[:, None]
+    fit = lambda **extra: build_denoiser("spectral", num_classes=1, prior="corpus", prior_frames=8,  # noqa: E731
+                                         **{**SMALL, **extra}).fit_corpus_prior(notes, torch.zeros(2))
+    raw, smooth = fit(), fit(prior_smoothing=4)
+    k220, k330 = round(220 / 31.25), round(330 / 31.25)
+    for k in (k220, k330, 3, 50, 0, 256):
+        lo, hi = max(k - 4, 0), min(k + 5, 257)
+        assert torch.allclose(smooth[:, k], raw[:, lo:hi].mean(1), rtol=1e-5)
+    # the comb: both lines stand 10x above the bins between them before, not after
+    assert raw[0, k220, 4] > 10 * raw[0, (k220 + k330) // 2, 4]
+    assert smooth[0, k220, 4] < 2 * smooth[0, (k220 + k330) // 2, 4]
+    assert torch.allclose(smooth[0, :40, 2:].sum(0), raw[0, :40, 2:].sum(0), rtol=0.02)  # away from the edges
+    with pytest.raises(ValueError, match="prior_smoothing"):
+        SpectralConfig(prior="wiener", mel_bins=80, mel_config=MEL.to_dict(), prior_smoothing=2)
+
+
+def test_serial_branches_hand_the_frame_stack_to_the_time_frequency_branch():
+    """With frequency_reads_stack the branch reads the stack's correction and maps: a new
+    network is still the Wiener mean, the receptive fields add up, and the branch's output
+    changes with the stack's maps."""
+    torch.manual_seed(0)
+    plain = build_denoiser("spectral", num_classes=2, prior="corpus", frequency_layers=2, **SMALL)
+    torch.manual_seed(0)
+    net = build_denoiser("spectral", num_classes=2, prior="corpus", frequency_layers=2, frequency_reads_stack=3,
+                         **SMALL)
+    assert net.frequency.input.in_channels == plain.frequency.input.in_channels + 2 + 3
+    frames = 1 + 2 * (3 - 1) + 3 * 2  # the stack's frames, then the branch's (3 convolutions of 3 frames)
+    assert net.receptive_field == (frames - 1) * 128 + 2 * 512
+    assert net.macs_per_sample() > plain.macs_per_sample()
+    x_t, logsnr = torch.randn(1, 1, 8192), torch.zeros(1)
+    with torch.no_grad():
+        assert torch.allclose(net(x_t, logsnr, class_label=1), plain(x_t, logsnr, class_label=1), atol=1e-6)
+        net.frequency.output.weight.normal_(0, 0.02)
+        before = net(x_t, logsnr, class_label=1)
+        net.stack_maps.weight.mul_(2.0)
+        assert (net(x_t, logsnr, class_label=1) - before).abs().max() > 1e-4
+        moved = x_t.clone()
+        moved[..., :16] += 1.0
+        changed = (net(x_t, logsnr, class_label=1) - net(moved, logsnr, class_label=1)).abs()[0, 0] > 1e-6
+    assert 0 < int(changed.nonzero().max()) < 16 + net.receptive_field // 2 < x_t.shape[-1]
+    with pytest.raises(ValueError, match="frequency_layers"):
+        SpectralConfig(frequency_reads_stack=2)
+
+
+def test_frequency_dilation_widens_the_branch_over_bins():
+    """An impulse at one bin reaches +-(3 + 3 (1 + 2 + 4)) = 24 bins through a branch of
+    three layers dilated 1, 2, 4, and +-12 undilated."""
+    from wavediff.nn.spectral_blocks import FrequencyNet
+
+    for dilation, reach in ((1, 12), (2, 24)):
+        torch.manual_seed(0)
+        branch = FrequencyNet(2, 4, 3, 8, dilation)
+        torch.nn.init.normal_(branch.output.weight)
+        x = torch.zeros(1, 2, 101, 5)
+        x[0, :, 50, 2] = 1.0
+        with torch.no_grad():
+            out = branch(x, torch.zeros(1, 8)) - branch(torch.zeros_like(x), torch.zeros(1, 8))
+        bins = (out.abs().amax(dim=(0, 1, 3)) > 1e-7).nonzero().flatten()
+        assert (int(bins.min()), int(bins.max())) == (50 - reach, 50 + reach)
+
+
+def test_harmonic_templates_turn_a_chosen_fundamental_into_its_comb():
+    """A logit that settles on one candidate gives bumps at every multiple of its
+    fundamental and nothing between them; "no pitch" gives an empty map; a new network with
+    templates is still the Wiener mean."""
+    from wavediff.nn.spectral_features import HarmonicTemplates
+
+    templates = HarmonicTemplates(257)
+    k = 40  # 1.5 * 2^(40/24) = 4.76 bins
+    logits = torch.full((1, templates.candidates + 1, 2), -30.0)
+    logits[0, k, 0] = 30.0
+    logits[0, -1, 1] = 30.0  # no pitch
+    comb = templates(logits)
+    f0 = float(templates.f0[k])
+    assert abs(f0 - 1.5 * 2 ** (40 / 24)) < 1e-4
+    for h in (1, 2, 10, 40):
+        assert float(comb[0, round(h * f0), 0]) > 0.3, h
+        assert float(comb[0, round((h + 0.5) * f0), 0]) < 0.05, h
+    assert float(comb[0, :, 1].abs().max()) < 1e-6
+    torch.manual_seed(0)
+    plain = build_denoiser("spectral", num_classes=2, prior="corpus", frequency_layers=1, **SMALL)
+    torch.manual_seed(0)
+    net = build_denoiser("spectral", num_classes=2, prior="corpus", frequency_layers=1, harmonic_templates=True,
+                         **SMALL)
+    assert net.frequency.input.in_channels == plain.frequency.input.in_channels + 1
+    x_t = torch.randn(1, 1, 4000)
+    with torch.no_grad():
+        assert torch.allclose(net(x_t, torch.zeros(1), class_label=0), plain(x_t, torch.zeros(1), class_label=0),
+                              atol=1e-6)
+    with pytest.raises(ValueError, match="frequency_layers"):
+        SpectralConfig(harmonic_templates=True)

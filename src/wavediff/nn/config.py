@@ -197,6 +197,10 @@ class SpectralConfig:
             :meth:`SpectralDenoiser.fit_corpus_prior`) or ``"none"`` (unit power).
         prior_frames: frames of the ``corpus`` prior (those of a training segment: the training
             code sets it); frames past them use the last one.
+        prior_smoothing: the ``corpus`` prior is the mean power over +-this many bins (0: each
+            bin's own). A class's mean over notes of many pitches holds the harmonics of all
+            of them, and the Wiener mean passes every one of those lines: smoothing keeps the
+            class's envelope and leaves the choice of one pitch's lines to the network.
         magnitude_channels, magnitude_blocks: width and depth of the learned prior's network.
         frequency_layers, frequency_channels: depth and width of the time-frequency branch, 2-D
             convolutions over (bins, frames) that share their weights across frequency (0: none).
@@ -211,6 +215,19 @@ class SpectralConfig:
             1/2, 2 and 3 times its frequency as four more input maps (a harmonic stack): its
             kernels see a few bins, and with these they see whether a peak has the partners
             of a harmonic series or is a lone peak of the noise.
+        frequency_reads_stack: run the two branches in series: the time-frequency branch also
+            reads the frame stack's complex correction and this many more per-bin maps of it
+            (0: the branches run side by side). The frame stack sees every bin of a frame at
+            once; the branch's kernels see 7 bins, so on their own neighbouring bands can
+            settle on different pitches.
+        harmonic_templates: the frame stack also chooses a fundamental in every frame (a
+            softmax over 24 candidates per octave, or none) and the time-frequency branch reads
+            the comb of its harmonics as one more input map
+            (:class:`~wavediff.nn.spectral_features.HarmonicTemplates`); the branches then run
+            in series.
+        frequency_dilation: layer ``i`` of the time-frequency branch dilates its kernel over
+            bins by ``frequency_dilation ** i`` (1: 7 bins each): with 2 and 3 layers it spans
+            +-24 bins, several harmonics of a low note, at the same cost.
         self_conditioning: the network also reads an earlier estimate of ``x_0`` (``self_cond``,
             ``(B, 1, T)``; zeros when not given): its STFT in units of the prior's standard
             deviation, as three more input maps (real, imaginary, log magnitude) of both
@@ -240,12 +257,16 @@ class SpectralConfig:
     num_classes: int | None = None
     prior: str = "wiener"
     prior_frames: int = 1
+    prior_smoothing: int = 0
     magnitude_channels: int = 256
     magnitude_blocks: int = 6
     frequency_layers: int = 0
     frequency_channels: int = 16
     phase_features: bool = False
     harmonic_features: bool = False
+    frequency_reads_stack: int = 0
+    frequency_dilation: int = 1
+    harmonic_templates: bool = False
     self_conditioning: bool = False
     projection_iterations: int = 0
     mel_config: dict[str, Any] | None = None
@@ -261,13 +282,23 @@ class SpectralConfig:
         for name, minimum in (("n_fft", 8), ("stft_hop", 1), ("channels", 1), ("blocks", 0), ("kernel_size", 1),
                               ("expansion", 1), ("taps", 1), ("embedding_dim", 2), ("mlp_dim", 1), ("hop", 1),
                               ("magnitude_channels", 1), ("magnitude_blocks", 0), ("projection_iterations", 0),
-                              ("prior_frames", 1), ("frequency_layers", 0), ("frequency_channels", 1)):
+                              ("prior_frames", 1), ("frequency_layers", 0), ("frequency_channels", 1),
+                              ("frequency_reads_stack", 0), ("frequency_dilation", 1),
+                              ("prior_smoothing", 0)):
             _check_int(name, getattr(self, name), minimum, "SpectralConfig")
-        for name in ("phase_features", "harmonic_features", "self_conditioning"):
+        for name in ("phase_features", "harmonic_features", "self_conditioning", "harmonic_templates"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"SpectralConfig.{name} must be true or false, got {getattr(self, name)!r}")
         if self.harmonic_features and not self.frequency_layers:
             raise ValueError("harmonic_features are inputs of the time-frequency branch: set frequency_layers > 0")
+        if self.prior_smoothing and self.prior != "corpus":
+            raise ValueError("prior_smoothing smooths the prior='corpus' power; this network has "
+                             f"prior={self.prior!r}")
+        if self.harmonic_templates and not self.frequency_layers:
+            raise ValueError("harmonic_templates are an input of the time-frequency branch: set frequency_layers > 0")
+        if self.frequency_reads_stack and not self.frequency_layers:
+            raise ValueError("frequency_reads_stack hands the frame stack's maps to the time-frequency branch: "
+                             "set frequency_layers > 0")
         if self.n_fft % 2:
             raise ValueError(f"SpectralConfig.n_fft must be even, got {self.n_fft}")
         if self.stft_hop > self.n_fft // 2:

@@ -64,6 +64,10 @@ Layout (all at frame rate):
   2-D convolutions over (bins, frames) shared across frequency, adds its own complex residual
   and mask. The frame stack's 1x1 convolutions see every bin as a separate channel; a
   harmonic peak is the same shape at every frequency, and these kernels learn it once.
+  With ``frequency_reads_stack`` (the demo recipe) the branch runs after the frame stack and
+  reads its correction and per-bin maps: the stack sees every bin of a frame, the branch 7,
+  and side by side neighbouring bands of one note settled on different pitches;
+  ``harmonic_templates`` hands it the comb of a fundamental the stack chooses per frame.
 
 * ``phase_features``: each bin's phase coherence with the previous and the next frame (a
   unit phasor, the advance of a sinusoid at the bin's centre removed) as four more input
@@ -98,7 +102,7 @@ from .spectral_blocks import (
     FrequencyNet,
     MagnitudeNet,
 )
-from .spectral_features import HARMONIC_RATIOS, HarmonicStack, PhaseCoherence
+from .spectral_features import HARMONIC_RATIOS, HarmonicStack, HarmonicTemplates, PhaseCoherence
 
 __all__ = ["SpectralDenoiser"]
 
@@ -166,7 +170,21 @@ class SpectralDenoiser(ConfiguredDenoiser):
         self.frequency = None
         if c.frequency_layers:
             harmonics = len(HARMONIC_RATIOS) if c.harmonic_features else 0
-            self.frequency = FrequencyNet(maps + harmonics, c.frequency_channels, c.frequency_layers, c.mlp_dim)
+            stack = 2 + c.frequency_reads_stack if c.frequency_reads_stack else 0
+            stack += 1 if c.harmonic_templates else 0
+            self.frequency = FrequencyNet(maps + harmonics + stack, c.frequency_channels, c.frequency_layers,
+                                          c.mlp_dim, c.frequency_dilation)
+        # per-bin maps of the frame stack for the time-frequency branch (default init: they
+        # carry features from the first step, where the zero-initialised correction is 0)
+        self.stack_maps = (nn.Conv1d(c.channels, c.frequency_reads_stack * bins, 1)
+                           if c.frequency_reads_stack else None)
+        # the frame stack chooses a fundamental per frame; the branch reads its comb
+        self.templates = HarmonicTemplates(bins) if c.harmonic_templates else None
+        self.pitch_logits = (nn.Conv1d(c.channels, self.templates.candidates + 1, 1)
+                             if self.templates is not None else None)
+        if self.pitch_logits is not None:
+            nn.init.zeros_(self.pitch_logits.weight)
+            nn.init.zeros_(self.pitch_logits.bias)
         self.harmonic_stack = HarmonicStack(bins) if c.harmonic_features else None
         self.phase_coherence = PhaseCoherence(bins, c.stft_hop, c.n_fft) if c.phase_features else None
         if c.uses_prior:
@@ -302,6 +320,13 @@ class SpectralDenoiser(ConfiguredDenoiser):
                 count[:null] += torch.bincount(chunk_labels, minlength=null).double()
         mean = total / count.clamp_min(1)[:, None, None]
         mean[count == 0] = mean[null].clone()
+        if c.prior_smoothing:
+            # the mean over +-prior_smoothing bins (fewer at the edges): keeps each class's
+            # envelope, drops the comb of every note's harmonics (see SpectralConfig)
+            width = 2 * c.prior_smoothing + 1
+            flat = mean.permute(0, 2, 1).reshape(-1, 1, self.bins)
+            flat = F.avg_pool1d(flat, width, 1, c.prior_smoothing, count_include_pad=False)
+            mean = flat.reshape(mean.shape[0], c.prior_frames, self.bins).permute(0, 2, 1)
         self.corpus_power.copy_(mean.float())
         return self.corpus_power.clone()
 
@@ -334,8 +359,10 @@ class SpectralDenoiser(ConfiguredDenoiser):
         times the hop, plus one frame on each side)."""
         c = self.config
         frames = 1 + c.blocks * (c.kernel_size - 1) + (c.taps - 1)
-        if c.frequency_layers:  # a parallel branch: the wider of the two
-            frames = max(frames, 1 + (c.frequency_layers + 1) * (FREQUENCY_KERNEL[1] - 1))
+        if c.frequency_layers:  # side by side: the wider of the two; in series: the sum
+            branch = (c.frequency_layers + 1) * (FREQUENCY_KERNEL[1] - 1)
+            serial = c.frequency_reads_stack or c.harmonic_templates
+            frames = frames + branch if serial else max(frames, 1 + branch)
         if c.phase_features:  # the inputs already read one frame either side
             frames += 2
         field = (frames - 1) * c.stft_hop + 2 * c.n_fft
@@ -353,6 +380,10 @@ class SpectralDenoiser(ConfiguredDenoiser):
         per_frame = self.input_proj.in_channels * c.channels
         per_frame += c.blocks * (c.kernel_size * c.channels + 2 * c.expansion * c.channels * c.channels)
         per_frame += c.channels * self.output_proj.out_channels
+        if self.stack_maps is not None:
+            per_frame += c.channels * self.stack_maps.out_channels
+        if self.templates is not None:
+            per_frame += (c.channels + self.bins) * self.pitch_logits.out_channels
         if self.frequency is not None:
             taps, f = FREQUENCY_KERNEL[0] * FREQUENCY_KERNEL[1], c.frequency_channels
             per_bin = taps * f * (self.frequency.input.in_channels + c.frequency_layers * f) + 4 * f
@@ -465,7 +496,8 @@ class SpectralDenoiser(ConfiguredDenoiser):
             embedding = embedding + cond.class_embedding.to(embedding.dtype)
         for block in self.blocks:
             h = block(h, embedding)
-        out = self.output_proj(F.gelu(self.out_norm(h)))
+        top = F.gelu(self.out_norm(h))
+        out = self.output_proj(top)
         pieces = out.chunk(2 * (c.taps + 1), dim=1)
         correction = torch.complex(pieces[0], pieces[1])
         half = c.taps // 2
@@ -476,6 +508,11 @@ class SpectralDenoiser(ConfiguredDenoiser):
             inputs = parts[:maps]
             if self.harmonic_stack is not None:  # of the log magnitude
                 inputs = inputs + self.harmonic_stack(parts[2])
+            if self.stack_maps is not None:
+                hidden = self.stack_maps(top).unflatten(1, (c.frequency_reads_stack, self.bins))
+                inputs = inputs + [correction.real, correction.imag] + list(hidden.unbind(1))
+            if self.templates is not None:
+                inputs = inputs + [self.templates(self.pitch_logits(top))]
             local = self.frequency(torch.stack(inputs, dim=1), embedding)
             correction = correction + torch.complex(local[:, 0], local[:, 1])
             correction = correction + torch.complex(local[:, 2], local[:, 3]) * unit

@@ -91,11 +91,14 @@ class FrequencyNet(nn.Module):
     separately; these kernels are shared across frequency, so sharpening a peak against
     its neighbours is learned once for all bins."""
 
-    def __init__(self, inputs: int, channels: int, layers: int, embedding_dim: int) -> None:
+    def __init__(self, inputs: int, channels: int, layers: int, embedding_dim: int, dilation: int = 1) -> None:
         super().__init__()
         self.input = nn.Conv2d(inputs, channels, FREQUENCY_KERNEL, padding=FREQUENCY_PAD)
-        self.layers = nn.ModuleList(nn.Conv2d(channels, channels, FREQUENCY_KERNEL, padding=FREQUENCY_PAD)
-                                    for _ in range(layers))
+        # layer i spans dilation**i times the bins (frames undilated)
+        self.layers = nn.ModuleList(
+            nn.Conv2d(channels, channels, FREQUENCY_KERNEL, dilation=(dilation ** i, 1),
+                      padding=(FREQUENCY_PAD[0] * dilation ** i, FREQUENCY_PAD[1]))
+            for i in range(layers))
         self.films = nn.ModuleList(nn.Linear(embedding_dim, 2 * channels) for _ in range(layers))
         self.output = nn.Conv2d(channels, 4, 1)
         nn.init.zeros_(self.output.weight)
