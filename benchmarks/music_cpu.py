@@ -14,19 +14,21 @@ level of the generated clips against the real ones (dB RMS).
 * ``corpus-prior``: the same with ``prior="corpus"``: each class's mean power per bin and
   frame, fitted from the training clips before training;
 * ``corpus-prior-frequency``: the same plus the time-frequency branch (``frequency_layers=3``:
-  2-D convolutions shared across frequency), the ``demo`` recipe's network;
+  2-D convolutions shared across frequency) beside the frame stack, the ``demo`` recipe's
+  network until ``serial-branches``; the variants below change this one;
 * ``frequency-nfft1024``: the same on STFT frames of 1024 samples (hop 256);
-* ``phase-features``: the ``demo`` network with each bin's phase coherence with the
+* ``phase-features``: with each bin's phase coherence with the
   neighbouring frames as inputs (``phase_features``);
-* ``harmonic-features``: the ``demo`` network with a harmonic stack (each bin's log
+* ``harmonic-features``: with a harmonic stack (each bin's log
   magnitude at 1/3, 1/2, 2 and 3 times its frequency) as inputs of the time-frequency branch;
 * ``harmonic-phase-features``: both;
-* ``self-conditioning``: the ``demo`` network reading its previous estimate of ``x_0``
+* ``self-conditioning``: reading its previous estimate of ``x_0``
   (``self_conditioning``; half the training examples get a first pass's estimate, and each
   sampling step the guided estimate of the step before);
-* ``lr-2e-3``: the ``demo`` network at twice the learning rate;
+* ``lr-2e-3``: twice the learning rate;
 * ``serial-branches``: the time-frequency branch reads the frame stack's correction and 4
-  more per-bin maps of it (``frequency_reads_stack=4``), instead of running beside it;
+  more per-bin maps of it (``frequency_reads_stack=4``), instead of running beside it: the
+  ``demo`` recipe's network;
 * ``harmonic-templates``: the frame stack chooses a fundamental per frame (softmax over 24
   candidates per octave) and the branch reads the comb of its harmonics;
 * ``serial-templates``: both;
