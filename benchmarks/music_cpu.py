@@ -34,7 +34,10 @@ level of the generated clips against the real ones (dB RMS).
 * ``serial-templates``: both;
 * ``smooth-prior-4``, ``smooth-prior-8``, ``serial-smooth-prior-4``: the corpus prior averaged
   over +-4 or +-8 bins (``prior_smoothing``), the comb of every note's harmonics removed;
-* ``dilated-frequency``: the branch's layers dilated 1, 2, 4 over bins (``frequency_dilation=2``).
+* ``dilated-frequency``: the branch's layers dilated 1, 2, 4 over bins (``frequency_dilation=2``);
+* ``mixture-prior-5``, ``mixture-prior-15``: ``serial-branches`` with each class's corpus prior
+  a mixture of 5 or 15 components (``prior_components``: k-means of the training clips' log
+  power), the base estimate its exact posterior mean given ``x_t``.
 
 Training is a plain PyTorch loop (AdamW, warm-up then cosine learning rate, EMA 0.995,
 stratified noise levels, class dropout 0.1), the same seed for every variant.
@@ -86,6 +89,10 @@ VARIANTS = {
     "lr-2e-3": ("spectral", {"prior": "corpus", "blocks": 4, "frequency_layers": 3}, 2e-3),
     "serial-branches": ("spectral", {"prior": "corpus", "blocks": 4, "frequency_layers": 3,
                                      "frequency_reads_stack": 4}, 1e-3),
+    "mixture-prior-5": ("spectral", {"prior": "corpus", "blocks": 4, "frequency_layers": 3,
+                                     "frequency_reads_stack": 4, "prior_components": 5}, 1e-3),
+    "mixture-prior-15": ("spectral", {"prior": "corpus", "blocks": 4, "frequency_layers": 3,
+                                      "frequency_reads_stack": 4, "prior_components": 15}, 1e-3),
     "smooth-prior-4": ("spectral", {"prior": "corpus", "blocks": 4, "frequency_layers": 3, "prior_smoothing": 4},
                        1e-3),
     "smooth-prior-8": ("spectral", {"prior": "corpus", "blocks": 4, "frequency_layers": 3, "prior_smoothing": 8},

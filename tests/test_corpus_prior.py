@@ -137,3 +137,115 @@ def test_the_time_frequency_branch_starts_at_zero_and_stays_within_the_receptive
     where = changed.nonzero()[:, 0]
     assert int(where.max()) - 2016 < net.receptive_field // 2 and 2000 - int(where.min()) < net.receptive_field // 2
     assert int(where.max()) - 2016 > 512  # the branch reaches past its own frame: the test can fail
+
+
+# ---------------------------------------------------------------- a mixture prior per class
+
+
+def test_kmeans_finds_separated_groups_deterministically_and_never_leaves_one_empty():
+    from wavediff.nn.corpus_prior import kmeans
+
+    gen = torch.Generator().manual_seed(0)
+    centres = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    points = torch.cat([c + 0.3 * torch.randn(20, 2, generator=gen) for c in centres])
+    assign = kmeans(points, 3, seed=1)
+    truth = torch.arange(3).repeat_interleave(20)
+    # each true group lands in one cluster, and the three clusters differ
+    assert all(len(set(assign[truth == g].tolist())) == 1 for g in range(3))
+    assert len(set(assign.tolist())) == 3
+    assert torch.equal(assign, kmeans(points, 3, seed=1))
+    # more groups than distinct rows: fewer groups, numbered from 0, none empty
+    twice = torch.tensor([[1.0], [1.0], [5.0], [5.0]])
+    few = kmeans(twice, 4)
+    assert sorted(set(few.tolist())) == [0, 1] and few[0] == few[1] != few[2] == few[3]
+    assert torch.equal(kmeans(points[:2], 5).sort().values, torch.tensor([0, 1]))
+
+
+def test_fit_components_means_and_weights():
+    from wavediff.nn.corpus_prior import fit_components
+
+    low = torch.full((6, 4, 3), 1e-3)
+    low[:, 0] = 2.0
+    high = torch.full((2, 4, 3), 1e-3)
+    high[:, 3] = 5.0
+    power, log_weight = fit_components(torch.cat([low, high]), 3)
+    # two distinct spectra: two components, weighted by their share; the third is unused
+    assert power.shape == (3, 4, 3) and torch.isneginf(log_weight[2])
+    assert sorted(log_weight[:2].exp().tolist()) == pytest.approx([0.25, 0.75])
+    heavy = int(log_weight[:2].argmax())
+    assert torch.allclose(power[heavy], low[0].double()) and torch.allclose(power[1 - heavy], high[0].double())
+
+
+def _exact_mixture_mean(x_t, logsnr, power, log_weight, hop=128, n_fft=512):
+    """E[X0 | X] under a mixture of zero-mean complex Gaussians, written out per component."""
+    a2 = 1 / (1 + math.exp(-logsnr))
+    window = torch.hann_window(n_fft, dtype=torch.float64)
+    norm = math.sqrt(float(window.square().sum()))
+    spec = torch.stft(x_t[:, 0], n_fft, hop, window=window, center=True, return_complex=True) / norm
+    out = []
+    for b in range(x_t.shape[0]):
+        logs, means = [], []
+        for k in range(power.shape[0]):
+            p = power[k].clamp_min(1e-8)
+            v = a2 * p + (1 - a2)
+            logs.append(float(log_weight[k]) + hop / n_fft * float(-(torch.log(v) + spec[b].abs().square() / v).sum()))
+            means.append(math.sqrt(a2) * p / v * spec[b])
+        r = torch.softmax(torch.tensor(logs, dtype=torch.float64), 0)
+        out.append(sum(r[k] * means[k] for k in range(len(means))))
+    estimate = torch.stack(out) * norm
+    return torch.istft(estimate, n_fft, hop, window=window, center=True, length=x_t.shape[-1])[:, None]
+
+
+def test_an_untrained_mixture_network_is_the_exact_mixture_posterior_mean():
+    """With prior_components=2 a corpus of low- and high-passed noise (no labels) gets one
+    component each; the new network returns the mixture's posterior mean (its components
+    weighted by how well each explains x_t), which beats the one-component prior at mid SNR:
+    the single prior passes the band the example does not have. Each component holds a tenth
+    of the class mean (COMPONENT_FLOOR)."""
+    torch.manual_seed(0)
+    mixed = build_denoiser("spectral", num_classes=None, prior="corpus", prior_frames=FRAMES, prior_components=2,
+                           **SMALL).double()
+    single = _net(num_classes=None).double()
+    corpus = torch.cat([_coloured(16, True, 0), _coloured(16, False, 1)]).double()
+    mixed.fit_corpus_prior(corpus)
+    single.fit_corpus_prior(corpus)
+    assert mixed.corpus_power.shape == (1, 2, 257, FRAMES)
+    assert torch.allclose(mixed.corpus_log_weight.exp(), torch.full((1, 2), 0.5, dtype=torch.float64))
+    x0 = torch.cat([_coloured(2, True, 5), _coloured(2, False, 6)]).double()
+    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    for logsnr in (-4.0, 0.0, 4.0):
+        a2 = 1 / (1 + math.exp(-logsnr))
+        x_t = math.sqrt(a2) * x0 + math.sqrt(1 - a2) * noise
+        level = torch.full((4,), logsnr, dtype=torch.float64)
+        with torch.no_grad():
+            out, base = mixed(x_t, level), single(x_t, level)
+        expected = _exact_mixture_mean(x_t, logsnr, mixed.corpus_power[0].double(), mixed.corpus_log_weight[0])
+        assert torch.allclose(out, expected, atol=1e-6), logsnr
+        if logsnr >= 0:
+            error, single_error = (out - x0).pow(2).mean(), (base - x0).pow(2).mean()
+            # largest where the noise buries the band the example lacks; at high SNR the
+            # components' floor (a tenth of the class mean) passes some of it (0.79 of the error
+            # at logsnr 0, 0.93 at 4)
+            assert error < (0.85 if logsnr < 2 else 0.96) * single_error, (logsnr, float(error), float(single_error))
+
+
+def test_a_class_conditioned_mixture_per_class_travels_in_the_state_dict():
+    net = _net(num_classes=3, prior_components=4)
+    x0 = torch.cat([_coloured(8, True, 0), _coloured(8, False, 1)])
+    net.fit_corpus_prior(x0, torch.tensor([0] * 8 + [1] * 8))
+    assert net.corpus_power.shape == (4, 4, 257, FRAMES) and net.corpus_log_weight.shape == (4, 4)
+    assert torch.allclose(net.corpus_log_weight.exp().sum(1), torch.ones(4))
+    assert torch.equal(net.corpus_power[2], net.corpus_power[3])  # no segments of class 2: the null class's
+    # every component keeps a tenth of its class's mean power: none is silent where the class is not
+    single = _net(num_classes=3)
+    single.fit_corpus_prior(x0, torch.tensor([0] * 8 + [1] * 8))
+    from wavediff.nn.corpus_prior import COMPONENT_FLOOR
+    assert (net.corpus_power >= COMPONENT_FLOOR * single.corpus_power[:, None] * (1 - 1e-5)).all()
+    copy = build_network(net.config.to_dict())
+    copy.load_state_dict(net.state_dict())
+    assert torch.equal(copy.corpus_log_weight, net.corpus_log_weight)
+    with torch.no_grad():
+        out = net(torch.randn(3, 1, LENGTH), torch.zeros(3), class_label=torch.tensor([0, 1, 3]))
+    assert torch.isfinite(out).all()
+    with pytest.raises(ValueError, match="prior_components"):
+        SpectralConfig(prior="none", prior_components=2)

@@ -33,8 +33,14 @@ def test_coverage_sees_whether_the_data_is_covered():
     # a few wild generated clips do not widen anything: only the real clips set the radii
     # (k-NN recall, with the generated clips' radii, reaches about 1 here)
     assert coverage(real, np.concatenate([collapsed[:290], rng.normal(0, 6, (10, 4))])) < 0.1
-    with pytest.raises(ValueError, match="at least 2 real"):
+    with pytest.raises(ValueError, match="at least 2 distinct real"):
         coverage(real[:1], collapsed)
+    # references repeated (more asked for than the held-out split holds) count once, instead
+    # of shrinking the repeats' balls to radius 0
+    fake = rng.normal(0, 1, (40, 4))
+    assert coverage(np.repeat(real[:30], 4, axis=0), fake) == coverage(real[:30], fake) > 0.5
+    with pytest.raises(ValueError, match="at least 2 distinct real"):
+        coverage(np.repeat(real[:1], 5, axis=0), collapsed)
 
 
 def test_copy_check_flags_memorised_clips():

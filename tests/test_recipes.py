@@ -118,6 +118,9 @@ def test_recipe_trains_on_a_fake_corpus(name, tmp_path):
     if getattr(module.net.config, "prior", None) == "corpus":  # fitted from the corpus, in the EMA copy too
         power = module.ema.model.corpus_power
         assert not torch.equal(power, torch.ones_like(power)) and torch.equal(power, module.net.corpus_power)
+        ema = dict(module.ema.model.named_buffers())
+        for name, buffer in module.net.named_buffers():  # a mixture's weights too
+            assert not name.startswith("corpus_") or torch.equal(ema[name], buffer), name
     assert list((tmp_path / "run" / "samples").glob("step_*/*.wav"))
     assert list((tmp_path / "run" / "samples").glob("step_*/*.png"))
 

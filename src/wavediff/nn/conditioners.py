@@ -238,6 +238,9 @@ class Conditioning:
         prior_magnitude: ``(B, mel n_fft // 2 + 1, frames)`` the prior's STFT magnitude of
             ``x_0`` with the mel's own framing (what the spectral denoiser's projection
             restores), or ``None``.
+        prior_log_weight: ``(B, K)`` log weights of a mixture prior (the spectral denoiser's
+            ``corpus`` prior with ``prior_components = K > 1``; ``prior_power`` is then
+            ``(B, K, bins, frames)``), or ``None``.
     """
 
     mel_features: Tensor | None = None
@@ -246,6 +249,7 @@ class Conditioning:
     class_embedding: Tensor | None = None
     prior_power: Tensor | None = None
     prior_magnitude: Tensor | None = None
+    prior_log_weight: Tensor | None = None
 
     @property
     def batch_size(self) -> int | None:
@@ -275,4 +279,5 @@ class Conditioning:
             class_embedding=None if self.class_embedding is None else self.class_embedding.to(*args, **kwargs),
             prior_power=None if self.prior_power is None else self.prior_power.to(*args, **kwargs),
             prior_magnitude=None if self.prior_magnitude is None else self.prior_magnitude.to(*args, **kwargs),
+            prior_log_weight=None if self.prior_log_weight is None else self.prior_log_weight.to(*args, **kwargs),
         )

@@ -201,6 +201,13 @@ class SpectralConfig:
             bin's own). A class's mean over notes of many pitches holds the harmonics of all
             of them, and the Wiener mean passes every one of those lines: smoothing keeps the
             class's envelope and leaves the choice of one pitch's lines to the network.
+        prior_components: the ``corpus`` prior of each class is a mixture of this many
+            Gaussians (k-means of the training segments' log power, each component the mean
+            power of its segments), and the base estimate is the mixture's exact posterior mean
+            given ``x_t`` (:mod:`wavediff.nn.corpus_prior`): as the noise falls, the components
+            that do not fit ``x_t`` (the other notes of the class) drop out. Each component
+            also holds a tenth of the class mean (``corpus_prior.COMPONENT_FLOOR``). 1: the
+            class mean.
         magnitude_channels, magnitude_blocks: width and depth of the learned prior's network.
         frequency_layers, frequency_channels: depth and width of the time-frequency branch, 2-D
             convolutions over (bins, frames) that share their weights across frequency (0: none).
@@ -258,6 +265,7 @@ class SpectralConfig:
     prior: str = "wiener"
     prior_frames: int = 1
     prior_smoothing: int = 0
+    prior_components: int = 1
     magnitude_channels: int = 256
     magnitude_blocks: int = 6
     frequency_layers: int = 0
@@ -284,7 +292,7 @@ class SpectralConfig:
                               ("magnitude_channels", 1), ("magnitude_blocks", 0), ("projection_iterations", 0),
                               ("prior_frames", 1), ("frequency_layers", 0), ("frequency_channels", 1),
                               ("frequency_reads_stack", 0), ("frequency_dilation", 1),
-                              ("prior_smoothing", 0)):
+                              ("prior_smoothing", 0), ("prior_components", 1)):
             _check_int(name, getattr(self, name), minimum, "SpectralConfig")
         for name in ("phase_features", "harmonic_features", "self_conditioning", "harmonic_templates"):
             if not isinstance(getattr(self, name), bool):
@@ -293,6 +301,9 @@ class SpectralConfig:
             raise ValueError("harmonic_features are inputs of the time-frequency branch: set frequency_layers > 0")
         if self.prior_smoothing and self.prior != "corpus":
             raise ValueError("prior_smoothing smooths the prior='corpus' power; this network has "
+                             f"prior={self.prior!r}")
+        if self.prior_components > 1 and self.prior != "corpus":
+            raise ValueError("prior_components makes the prior='corpus' power a mixture; this network has "
                              f"prior={self.prior!r}")
         if self.harmonic_templates and not self.frequency_layers:
             raise ValueError("harmonic_templates are an input of the time-frequency branch: set frequency_layers > 0")

@@ -59,7 +59,12 @@ Layout (all at frame rate):
   and spectral shapes, so the untrained network already makes noise with each class's
   envelope, and training learns the pitch. Unit power instead (``"none"``) leaves the
   network to learn that every bin above a note's band is silent: after 4 CPU minutes its
-  samples still sat on a noise floor (``benchmarks/music_cpu.py``).
+  samples still sat on a noise floor (``benchmarks/music_cpu.py``). With
+  ``prior_components = K > 1`` (the demo recipe: 15) each class's prior is a mixture of ``K``
+  such powers (k-means of its segments' spectra: about one per note), and the Wiener mean
+  becomes the mixture's exact posterior mean given ``x_t`` (:mod:`wavediff.nn.corpus_prior`):
+  a class mean holds the harmonics of all its notes, the posterior keeps the one note that
+  fits ``x_t``.
 * ``frequency_layers > 0``: a time-frequency branch (:class:`~wavediff.nn.spectral_blocks.FrequencyNet`),
   2-D convolutions over (bins, frames) shared across frequency, adds its own complex residual
   and mask. The frame stack's 1x1 convolutions see every bin as a separate channel; a
@@ -102,6 +107,7 @@ from .spectral_blocks import (
     FrequencyNet,
     MagnitudeNet,
 )
+from .corpus_prior import fit_class_powers, mixture_posterior
 from .spectral_features import HARMONIC_RATIOS, HarmonicStack, HarmonicTemplates, PhaseCoherence
 
 __all__ = ["SpectralDenoiser"]
@@ -195,7 +201,11 @@ class SpectralDenoiser(ConfiguredDenoiser):
         if c.uses_corpus_prior:
             # unit power until fit_corpus_prior: an unfitted network is the prior="none" one
             groups = c.num_classes + 1 if c.num_classes is not None else 1
-            self.register_buffer("corpus_power", torch.ones(groups, bins, c.prior_frames))
+            mixture = (c.prior_components,) if c.prior_components > 1 else ()
+            self.register_buffer("corpus_power", torch.ones((groups,) + mixture + (bins, c.prior_frames)))
+            if mixture:
+                self.register_buffer("corpus_log_weight",
+                                     torch.full((groups, c.prior_components), -math.log(c.prior_components)))
         self.fast_inference = False  # no fused path: the frame-rate stack is already cheap
 
     # ------------------------------------------------------------------ prior
@@ -288,16 +298,16 @@ class SpectralDenoiser(ConfiguredDenoiser):
         With ``labels`` (N,) (a class-conditioned network) each class gets the mean of its
         own segments and the null class (index ``num_classes``, the unconditional branch of
         guidance) the mean of all; a class without segments gets that too. Frames past
-        ``prior_frames`` are dropped (or, when there are fewer, the last is repeated).
-        Returns the fitted ``(groups, bins, prior_frames)`` power."""
+        ``prior_frames`` are dropped (or, when there are fewer, the last is repeated). With
+        ``prior_components > 1`` each of them is a mixture instead (see
+        :func:`~wavediff.nn.corpus_prior.fit_class_powers`).
+        Returns the fitted ``(groups, [components,] bins, prior_frames)`` power."""
         c = self.config
         if not c.uses_corpus_prior:
             raise ValueError(f"fit_corpus_prior sets the prior='corpus' power; this network has prior={c.prior!r}")
         if x0.dim() != 3 or x0.shape[1] != 1 or x0.shape[0] < 1:
             raise ValueError(f"expected clean segments of shape (N, 1, T), got {tuple(x0.shape)}")
         device = self.corpus_power.device
-        total = torch.zeros(self.corpus_power.shape[0], self.bins, c.prior_frames, dtype=torch.float64, device=device)
-        count = torch.zeros(self.corpus_power.shape[0], dtype=torch.float64, device=device)
         if labels is not None:
             if c.num_classes is None:
                 raise ValueError("labels given, but this network is not class-conditioned")
@@ -306,36 +316,26 @@ class SpectralDenoiser(ConfiguredDenoiser):
                 raise ValueError(f"labels must have shape ({x0.shape[0]},) with values in 0..{c.num_classes - 1}")
         elif c.num_classes is not None:
             raise ValueError("this network is class-conditioned: fit_corpus_prior needs the segments' labels")
-        null = self.corpus_power.shape[0] - 1
+        powers = []
         for start in range(0, x0.shape[0], 64):
             chunk = x0[start:start + 64, 0].to(device, torch.float32)
             spec = torch.stft(chunk, c.n_fft, c.stft_hop, window=self.window, center=True, return_complex=True)
-            power = (spec.abs() / self._norm).square().double()
-            power = _frames_repeating_last(power, c.prior_frames)
-            total[null] += power.sum(0)
-            count[null] += power.shape[0]
-            if labels is not None:
-                chunk_labels = labels[start:start + 64]
-                total[:null].index_add_(0, chunk_labels, power)
-                count[:null] += torch.bincount(chunk_labels, minlength=null).double()
-        mean = total / count.clamp_min(1)[:, None, None]
-        mean[count == 0] = mean[null].clone()
-        if c.prior_smoothing:
-            # the mean over +-prior_smoothing bins (fewer at the edges): keeps each class's
-            # envelope, drops the comb of every note's harmonics (see SpectralConfig)
-            width = 2 * c.prior_smoothing + 1
-            flat = mean.permute(0, 2, 1).reshape(-1, 1, self.bins)
-            flat = F.avg_pool1d(flat, width, 1, c.prior_smoothing, count_include_pad=False)
-            mean = flat.reshape(mean.shape[0], c.prior_frames, self.bins).permute(0, 2, 1)
-        self.corpus_power.copy_(mean.float())
+            powers.append(_frames_repeating_last((spec.abs() / self._norm).square(), c.prior_frames))
+        power = torch.cat(powers)
+        fitted, log_weight = fit_class_powers(power, labels, self.corpus_power.shape[0] - 1, c.prior_components, c.prior_smoothing)
+        self.corpus_power.copy_(fitted.float())
+        if c.prior_components > 1:
+            self.corpus_log_weight.copy_(log_weight.float())
         return self.corpus_power.clone()
 
-    def _corpus_prior(self, class_label: Tensor | int | None) -> Tensor:
-        """``(B, bins, prior_frames)`` corpus power for each label (``(1, ...)`` without classes)."""
+    def _corpus_prior(self, class_label: Tensor | int | None) -> tuple[Tensor, Tensor | None]:
+        """``(B, bins, prior_frames)`` corpus power for each label (``(1, ...)`` without classes)
+        and ``None``; for a mixture, ``(B, K, bins, prior_frames)`` and the log weights ``(B, K)``."""
+        weight = getattr(self, "corpus_log_weight", None)
         if self.config.num_classes is None:
-            return self.corpus_power
+            return self.corpus_power, weight
         labels = torch.as_tensor(class_label, device=self.corpus_power.device).long().reshape(-1)
-        return self.corpus_power[labels]
+        return self.corpus_power[labels], None if weight is None else weight[labels]
 
     @staticmethod
     def _cover(power: Tensor) -> Tensor:
@@ -375,7 +375,8 @@ class SpectralDenoiser(ConfiguredDenoiser):
         return field
 
     def macs_per_sample(self) -> float:
-        """Multiply-accumulates of the convolutions per audio sample (FFTs not counted)."""
+        """Multiply-accumulates of the convolutions per audio sample (FFTs and the prior's
+        elementwise posterior not counted)."""
         c = self.config
         per_frame = self.input_proj.in_channels * c.channels
         per_frame += c.blocks * (c.kernel_size * c.channels + 2 * c.expansion * c.channels * c.channels)
@@ -417,11 +418,13 @@ class SpectralDenoiser(ConfiguredDenoiser):
                 magnitude = self.prior_magnitude(mel)
                 prior = self.power_map @ magnitude.square()
         class_embedding = self._embed_class(class_label, mel.shape[0] if features is not None else None)
+        log_weight = None
         if c.uses_corpus_prior:
-            prior = self._corpus_prior(class_label)
+            prior, log_weight = self._corpus_prior(class_label)
         return Conditioning(mel_features=features, frames=frames, hop=c.hop if features is not None else None,
                             class_embedding=class_embedding, prior_power=prior,
-                            prior_magnitude=magnitude if c.projection_iterations else None)
+                            prior_magnitude=magnitude if c.projection_iterations else None,
+                            prior_log_weight=log_weight)
 
     def _to_frames(self, values: Tensor, frames: int) -> Tensor:
         """Mel-rate values ``(B, D, F)`` linearly interpolated at the network's frame centres."""
@@ -468,7 +471,12 @@ class SpectralDenoiser(ConfiguredDenoiser):
         alpha2 = torch.sigmoid(logsnr)[:, None, None]
         sigma2 = torch.sigmoid(-logsnr)[:, None, None]
         # Prior power of x_0 per bin: the mel's where there is a prior, else 1 (unit-variance data).
-        if cond.prior_power is not None and c.uses_corpus_prior:
+        if cond.prior_log_weight is not None:  # a mixture: the posterior over its components
+            components = _frames_repeating_last(cond.prior_power, frames).clamp_min(_POWER_FLOOR)
+            wiener, power = mixture_posterior(spec, alpha2, sigma2, components, cond.prior_log_weight,
+                                              c.stft_hop / c.n_fft)
+            cover = self._cover(power).clamp_min(_POWER_FLOOR)
+        elif cond.prior_power is not None and c.uses_corpus_prior:
             power = _frames_repeating_last(cond.prior_power, frames).clamp_min(_POWER_FLOOR)
             cover = _frames_repeating_last(self._cover(cond.prior_power), frames).clamp_min(_POWER_FLOOR)
         elif cond.prior_power is not None:
@@ -476,7 +484,8 @@ class SpectralDenoiser(ConfiguredDenoiser):
             cover = self._to_frames(self._cover(cond.prior_power), frames).clamp_min(_POWER_FLOOR)
         else:
             power = cover = torch.ones(1, 1, 1, device=spec.device)
-        wiener = alpha2.sqrt() * power / (alpha2 * power + sigma2)  # E[X0 | X] = wiener * X
+        if cond.prior_log_weight is None:
+            wiener = alpha2.sqrt() * power / (alpha2 * power + sigma2)  # E[X0 | X] = wiener * X
         total = alpha2 * cover + sigma2
         unit = spec * total.rsqrt()                          # about unit-variance input at every noise level
         posterior_std = (cover * sigma2 / total).sqrt()      # std of X0 given X: the scale of corrections

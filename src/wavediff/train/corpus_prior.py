@@ -36,6 +36,9 @@ def fit_corpus_prior(module: Any, store: Any, segment_samples: int, seed: int,
     items = [dataset[i] for i in range(segments)]
     x0 = transform.encode(torch.stack([item["audio"] for item in items]))
     labels = torch.stack([item["label"] for item in items]) if config.num_classes is not None else None
-    power = net.fit_corpus_prior(x0, labels)
-    module.ema.model.corpus_power.copy_(power)
+    net.fit_corpus_prior(x0, labels)
+    ema = dict(module.ema.model.named_buffers())
+    for name, buffer in net.named_buffers():
+        if name.startswith("corpus_"):  # the power, and a mixture's weights
+            ema[name].copy_(buffer)
     return True

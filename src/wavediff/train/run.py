@@ -227,7 +227,9 @@ def _train_locked(recipe: Recipe, out: Path, resume: Path | None, resume_ckpt: d
         print(f"network and EMA weights initialised from {init_from}")
     if resume is None and fit_corpus_prior(module, data.train, recipe.data.segment_samples, recipe.seed):
         # a data statistic, so refitted on this run's corpus after --init-from; --resume keeps the stored one
-        print(f"corpus prior: mean power of {PRIOR_SEGMENTS} training segments per class and frame")
+        components = module.net.config.prior_components
+        shape = f"a mixture of {components} (k-means)" if components > 1 else "the mean power"
+        print(f"corpus prior: {shape} of {PRIOR_SEGMENTS} training segments per class, in every bin and frame")
     recipe.save(out / "recipe.yaml")
     write_text_atomic(out / "split.json", json.dumps(data.split, indent=1))
 
