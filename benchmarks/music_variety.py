@@ -60,7 +60,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("clips", nargs="*", type=Path, help="saved clips (N, 1, T), clip i of class i %% 5")
     ap.add_argument("--held-out", type=int, default=8, help="real held-out notes per class (corpus seed 1)")
-    ap.add_argument("--train-clips", type=int, default=48, help="training notes per class (corpus seed 0, as music_cpu)")
+    ap.add_argument("--train-clips", type=int, default=48,
+                    help="training notes per class (corpus seed 0, as music_cpu)")
     ap.add_argument("--clip-seconds", type=float, default=0.5)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
@@ -77,7 +78,8 @@ def main() -> None:
     print("| clips | " + " | ".join(DEMO_CLASSES) + " | mean distance |")
     print("| --- " * (len(DEMO_CLASSES) + 2) + "|")
     for name, per_class in results.items():
-        cells = [f"{v['nearest_distance']:.0f} / {v['distinct_pitches']} of {v['clips']}" for v in per_class.values()]
+        cells = [f"{v['nearest_distance']:.0f} / {v['distinct_pitches']} of {v['clips']}"
+                 for v in per_class.values()]
         mean = np.mean([v["nearest_distance"] for v in per_class.values()])
         print(f"| {name} | " + " | ".join(cells) + f" | {mean:.0f} |")
     print("(each cell: mean distance to the nearest training note of the class / distinct pitches of those notes)")

@@ -124,12 +124,13 @@ def fit_class_powers(power: Tensor, labels: Tensor | None, classes: int, compone
     for group, members in groups:
         if not len(members):
             fitted[group], log_weight[group] = fitted[null], log_weight[null]
-        elif components > 1:
-            fitted[group], log_weight[group] = fit_components(power[members], components, seed=group)
-            mean = power[members].double().mean(0)
-            fitted[group] = (1 - COMPONENT_FLOOR) * fitted[group] + COMPONENT_FLOOR * mean
+            continue
+        mean = power[members].double().mean(0)
+        if components > 1:
+            mixture_power, log_weight[group] = fit_components(power[members], components, seed=group)
+            fitted[group] = (1 - COMPONENT_FLOOR) * mixture_power + COMPONENT_FLOOR * mean
         else:
-            fitted[group] = power[members].double().mean(0)
+            fitted[group] = mean
     if smoothing:
         # keeps each class's envelope, drops the comb of every note's harmonics
         bins, frames = power.shape[1:]

@@ -322,7 +322,8 @@ class SpectralDenoiser(ConfiguredDenoiser):
             spec = torch.stft(chunk, c.n_fft, c.stft_hop, window=self.window, center=True, return_complex=True)
             powers.append(_frames_repeating_last((spec.abs() / self._norm).square(), c.prior_frames))
         power = torch.cat(powers)
-        fitted, log_weight = fit_class_powers(power, labels, self.corpus_power.shape[0] - 1, c.prior_components, c.prior_smoothing)
+        fitted, log_weight = fit_class_powers(power, labels, self.corpus_power.shape[0] - 1, c.prior_components,
+                                              c.prior_smoothing)
         self.corpus_power.copy_(fitted.float())
         if c.prior_components > 1:
             self.corpus_log_weight.copy_(log_weight.float())
