@@ -24,6 +24,8 @@ CASES = {
     "metrics_speed": ["--repeats", "1"],
     "music_level": ["--steps", "1", "--logsnr", "0"],
     "music_variety": ["--held-out", "2", "--train-clips", "3"],
+    "music_sampling": ["--untrained", "--variant", "corpus-prior", "--clips", "10",
+                       "--settings", "ddpm:1:1.5,ddim:2:1:karras:5"],
     "music_cpu": ["--variants", "tiny,corpus-prior-frequency,harmonic-phase-features,self-conditioning,serial-templates,"
                   "mixture-prior-5",
                   "--train-steps", "2", "--clips", "10", "--steps", "1"],
@@ -68,6 +70,7 @@ def test_run_all_knows_every_benchmark():
     source = (BENCHMARKS / "run_all.py").read_text()
     scripts = {p.stem for p in BENCHMARKS.glob("*.py")} - {"run_all"}
     assert scripts == set(CASES)  # a new script gets a smoke case here
-    for name in set(CASES) - {"metrics_speed", "music_cpu", "music_level", "music_variety", "receptive_field",
+    for name in set(CASES) - {"metrics_speed", "music_cpu", "music_level", "music_sampling",
+                              "music_variety", "receptive_field",
                               "sampling_grids", "vocoder_cpu"}:  # not speed targets
         assert f'"{name}"' in source
