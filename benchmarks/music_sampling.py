@@ -73,7 +73,12 @@ def main() -> None:
         ap.error("give --weights PATH or --untrained (one of them)")
     if args.variant not in music_cpu.VARIANTS:
         ap.error(f"unknown variant {args.variant!r}; choose from {list(music_cpu.VARIANTS)}")
-    settings = [parse_setting(s) for s in args.settings.split(",")]
+    if args.clips < CLASSES or args.clips % CLASSES:
+        ap.error(f"--clips must be a positive multiple of {CLASSES} (as many clips of every class)")
+    try:
+        settings = [parse_setting(s) for s in args.settings.split(",")]
+    except ValueError as error:
+        ap.error(str(error))
     torch.set_num_threads(args.threads)
 
     audio, labels = corpus(0, 48)
