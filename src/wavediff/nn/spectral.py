@@ -471,22 +471,7 @@ class SpectralDenoiser(ConfiguredDenoiser):
         frames = spec.shape[-1]
         alpha2 = torch.sigmoid(logsnr)[:, None, None]
         sigma2 = torch.sigmoid(-logsnr)[:, None, None]
-        # Prior power of x_0 per bin: the mel's where there is a prior, else 1 (unit-variance data).
-        if cond.prior_log_weight is not None:  # a mixture: the posterior over its components
-            components = _frames_repeating_last(cond.prior_power, frames).clamp_min(_POWER_FLOOR)
-            wiener, power = mixture_posterior(spec, alpha2, sigma2, components, cond.prior_log_weight,
-                                              c.stft_hop / c.n_fft)
-            cover = self._cover(power).clamp_min(_POWER_FLOOR)
-        elif cond.prior_power is not None and c.uses_corpus_prior:
-            power = _frames_repeating_last(cond.prior_power, frames).clamp_min(_POWER_FLOOR)
-            cover = _frames_repeating_last(self._cover(cond.prior_power), frames).clamp_min(_POWER_FLOOR)
-        elif cond.prior_power is not None:
-            power = self._to_frames(cond.prior_power, frames).clamp_min(_POWER_FLOOR)
-            cover = self._to_frames(self._cover(cond.prior_power), frames).clamp_min(_POWER_FLOOR)
-        else:
-            power = cover = torch.ones(1, 1, 1, device=spec.device)
-        if cond.prior_log_weight is None:
-            wiener = alpha2.sqrt() * power / (alpha2 * power + sigma2)  # E[X0 | X] = wiener * X
+        wiener, cover = self._prior_terms(cond, spec, alpha2, sigma2)
         total = alpha2 * cover + sigma2
         unit = spec * total.rsqrt()                          # about unit-variance input at every noise level
         posterior_std = (cover * sigma2 / total).sqrt()      # std of X0 given X: the scale of corrections
@@ -532,6 +517,30 @@ class SpectralDenoiser(ConfiguredDenoiser):
         if c.projection_iterations and cond.prior_magnitude is not None and not self.training:
             x0_hat = self._project(x0_hat, cond.prior_magnitude, c.projection_iterations)
         return self._from_x0(x0_hat[:, None], x_t.float(), logsnr).to(dtype)
+
+    def _prior_terms(self, cond: Conditioning, spec: Tensor, alpha2: Tensor, sigma2: Tensor) -> tuple[Tensor, Tensor]:
+        """The prior's Wiener gain (``E[X0 | X] = wiener * X``) and the power that scales the
+        inputs and corrections (its cover), each ``(B, bins, F)`` or broadcastable to it, for the
+        normalised STFT ``spec`` ``(B, bins, F)`` of ``x_t`` at signal and noise variances
+        ``alpha2``, ``sigma2`` ``(B, 1, 1)``. The prior power of ``x_0`` per bin is the mel's or
+        the corpus's where there is a prior, else 1 (unit-variance data); for a mixture, the gain
+        and power are the posterior's over its components."""
+        c = self.config
+        frames = spec.shape[-1]
+        if cond.prior_log_weight is not None:
+            components = _frames_repeating_last(cond.prior_power, frames).clamp_min(_POWER_FLOOR)
+            wiener, power = mixture_posterior(spec, alpha2, sigma2, components, cond.prior_log_weight,
+                                              c.stft_hop / c.n_fft)
+            return wiener, self._cover(power).clamp_min(_POWER_FLOOR)
+        if cond.prior_power is not None and c.uses_corpus_prior:
+            power = _frames_repeating_last(cond.prior_power, frames).clamp_min(_POWER_FLOOR)
+            cover = _frames_repeating_last(self._cover(cond.prior_power), frames).clamp_min(_POWER_FLOOR)
+        elif cond.prior_power is not None:
+            power = self._to_frames(cond.prior_power, frames).clamp_min(_POWER_FLOOR)
+            cover = self._to_frames(self._cover(cond.prior_power), frames).clamp_min(_POWER_FLOOR)
+        else:
+            power = cover = torch.ones(1, 1, 1, device=spec.device)
+        return alpha2.sqrt() * power / (alpha2 * power + sigma2), cover
 
     def _self_condition_maps(self, self_cond: Tensor | None, shape: torch.Size, cover: Tensor,
                              frames: int) -> list[Tensor]:
