@@ -163,15 +163,26 @@ def train(net: torch.nn.Module, lr: float, audio: torch.Tensor, labels: np.ndarr
     return ema.model, step, (time.perf_counter() - start) / max(step, 1)
 
 
-def generate(net: torch.nn.Module, transform: DataTransform, method: str, steps: int, n: int) -> torch.Tensor:
+def corpus(seed: int, per_class: int, clip_seconds: float = 0.5,
+           notes: int = 15) -> tuple[torch.Tensor, np.ndarray]:
+    """The demo corpus of ``seed``: ``per_class`` clips of every class, ``(N, 1, T)`` audio and labels."""
+    cfg = DemoCorpusConfig(sample_rate=SR, clip_seconds=clip_seconds, seed=seed, clips_per_class=per_class,
+                           notes=notes)
+    audio, labels, _ = corpus_to_arrays(generate_demo_corpus(cfg))
+    return torch.from_numpy(audio), labels
+
+
+def generate(net: torch.nn.Module, transform: DataTransform, method: str, steps: int, n: int, *,
+             guidance: float = 1.5, grid: str = "uniform_logsnr", rho: float = 7.0, seed: int = 1) -> torch.Tensor:
+    """``n`` guided clips (class ``i % 5`` for clip ``i``), decoded to audio in [-1, 1]."""
     labels = torch.arange(n) % CLASSES
     network = SelfConditioning(net, transform.x0_bound) if getattr(net, "self_conditioning", False) else net
-    guided = classifier_free_guidance(Denoiser(network, "v"), 1.5, {"class_label": labels},
+    guided = classifier_free_guidance(Denoiser(network, "v"), guidance, {"class_label": labels},
                                       {"class_label": torch.full_like(labels, CLASSES)})
     schedule = get_schedule("cosine", logsnr_min=-15.0, logsnr_max=15.0)
     with torch.inference_mode():
-        x = sample(guided, (n, 1, SEGMENT), schedule, steps, method, grid="uniform_logsnr",
-                   generator=torch.Generator().manual_seed(1),
+        x = sample(guided, (n, 1, SEGMENT), schedule, steps, method, grid=grid, rho=rho,
+                   generator=torch.Generator().manual_seed(seed),
                    callback=(lambda i, x_t, x0: network.remember(x0)) if network is not net else None)
     return transform.decode(x).clamp(-1, 1)
 
@@ -202,14 +213,8 @@ def main() -> None:
         ap.error(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
     torch.set_num_threads(args.threads)
 
-    def corpus(seed: int, per_class: int) -> tuple[torch.Tensor, np.ndarray]:
-        cfg = DemoCorpusConfig(sample_rate=SR, clip_seconds=args.clip_seconds, seed=seed, clips_per_class=per_class,
-                               notes=args.notes)
-        audio, labels, _ = corpus_to_arrays(generate_demo_corpus(cfg))
-        return torch.from_numpy(audio), labels
-
-    audio, labels = corpus(0, 48)
-    held_audio, held_labels = corpus(1, max(args.clips // CLASSES, 2))
+    audio, labels = corpus(0, 48, args.clip_seconds, args.notes)
+    held_audio, held_labels = corpus(1, max(args.clips // CLASSES, 2), args.clip_seconds, args.notes)
     rng = np.random.default_rng(123)
     held = crops(held_audio, np.arange(len(held_audio)), rng)[: args.clips]
     held_labels = held_labels[: args.clips]

@@ -27,12 +27,12 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import music_cpu  # noqa: E402  (its variants, network builder and crops)
+import music_cpu  # noqa: E402  (its variants, network builder, corpus, sampling and level)
+
+from music_cpu import corpus, crops, generate, level_db  # noqa: E402
 
 from wavediff.audio.data_transform import DataTransform, suggest_data_scale  # noqa: E402
-from wavediff.data.demo import DEMO_CLASSES, DemoCorpusConfig, corpus_to_arrays, generate_demo_corpus  # noqa: E402
-from wavediff.diffusion import Denoiser, get_schedule, sample  # noqa: E402
-from wavediff.diffusion.guidance import classifier_free_guidance  # noqa: E402
+from wavediff.data.demo import DEMO_CLASSES  # noqa: E402
 from wavediff.eval.distribution import DistributionMetrics, periodicity  # noqa: E402
 
 SR, SEGMENT, CLASSES = music_cpu.SR, music_cpu.SEGMENT, music_cpu.CLASSES
@@ -46,16 +46,6 @@ def parse_setting(text: str) -> tuple[str, int, float, str, float]:
     grid = parts[3] if len(parts) > 3 else "uniform_logsnr"
     rho = float(parts[4]) if len(parts) > 4 else 7.0
     return parts[0], int(parts[1]), float(parts[2]), grid, rho
-
-
-def corpus(seed: int, per_class: int) -> tuple[torch.Tensor, np.ndarray]:
-    cfg = DemoCorpusConfig(sample_rate=SR, clip_seconds=0.5, seed=seed, clips_per_class=per_class)
-    audio, labels, _ = corpus_to_arrays(generate_demo_corpus(cfg))
-    return torch.from_numpy(audio), labels
-
-
-def level_db(audio: torch.Tensor) -> float:
-    return float(20 * torch.log10(audio.pow(2).mean().sqrt() + 1e-12))
 
 
 def main() -> None:
@@ -85,12 +75,12 @@ def main() -> None:
     per_class = max(args.clips // CLASSES, 1)
     held_audio, held_labels = corpus(1, per_class)
     rng = np.random.default_rng(123)
-    held = music_cpu.crops(held_audio, np.arange(len(held_audio)), rng)[: args.clips]
+    held = crops(held_audio, np.arange(len(held_audio)), rng)[: args.clips]
     held_labels = held_labels[: args.clips]
     balanced = np.concatenate([np.flatnonzero(labels == k)[:per_class] for k in range(CLASSES)])
     transform = DataTransform(suggest_data_scale(audio, 0.0), 0.0)
     metrics = DistributionMetrics(held, SR, held_out_labels=held_labels)
-    floor = metrics.floor(music_cpu.crops(audio, balanced, rng), labels[balanced])
+    floor = metrics.floor(crops(audio, balanced, rng), labels[balanced])
     real_level = level_db(held)
     net = music_cpu.build(args.variant, transform.encode(audio[..., :SEGMENT]), torch.from_numpy(labels))
     if args.weights is not None:
@@ -100,17 +90,12 @@ def main() -> None:
     print(f"{args.variant}, {which}; {len(held)} held-out clips; real-vs-real fd_mel {floor['fd_mel']:.1f}, "
           f"periodicity_gap {floor['periodicity_gap']:.3f}", flush=True)
 
-    schedule = get_schedule("cosine", logsnr_min=-15.0, logsnr_max=15.0)
     asked = torch.arange(args.clips) % CLASSES
     results = {"variant": args.variant, "weights": which, "clips": args.clips, "floor": floor, "rows": []}
     for method, steps, guidance, grid, rho in settings:
-        guided = classifier_free_guidance(Denoiser(net, "v"), guidance, {"class_label": asked},
-                                          {"class_label": torch.full_like(asked, CLASSES)})
         start = time.perf_counter()
-        with torch.inference_mode():
-            x = sample(guided, (args.clips, 1, SEGMENT), schedule, steps, method, grid=grid, rho=rho,
-                       generator=torch.Generator().manual_seed(args.seed))
-        clips = transform.decode(x).clamp(-1, 1)
+        clips = generate(net, transform, method, steps, args.clips, guidance=guidance, grid=grid, rho=rho,
+                         seed=args.seed)
         values = metrics(clips, asked.numpy())
         period = periodicity(clips, SR)
         row = {"method": method, "steps": steps, "guidance": guidance, "grid": grid, "rho": rho,

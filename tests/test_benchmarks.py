@@ -74,3 +74,21 @@ def test_run_all_knows_every_benchmark():
                               "music_variety", "receptive_field",
                               "sampling_grids", "vocoder_cpu"}:  # not speed targets
         assert f'"{name}"' in source
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--untrained", "--clips", "12"], "--clips must be a positive multiple of 5"),
+    (["--untrained", "--settings", "ddpm:16"], "expected method:steps:guidance[:grid[:rho]]"),
+    ([], "give --weights PATH or --untrained"),
+])
+def test_music_sampling_refuses_bad_options_before_any_work(args, message, monkeypatch, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("music_sampling", BENCHMARKS / "music_sampling.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(sys, "argv", ["music_sampling.py", *args])
+    monkeypatch.setattr(module, "corpus", lambda *a, **k: pytest.fail("the corpus was built before the refusal"))
+    with pytest.raises(SystemExit) as stop:
+        module.main()
+    assert stop.value.code == 2 and message in capsys.readouterr().err
