@@ -27,8 +27,8 @@ level of the generated clips against the real ones (dB RMS).
   sampling step the guided estimate of the step before);
 * ``lr-2e-3``: twice the learning rate;
 * ``serial-branches``: the time-frequency branch reads the frame stack's correction and 4
-  more per-bin maps of it (``frequency_reads_stack=4``), instead of running beside it: the
-  ``demo`` recipe's network;
+  more per-bin maps of it (``frequency_reads_stack=4``), instead of running beside it (the
+  ``demo`` recipe's network, with the prior below);
 * ``harmonic-templates``: the frame stack chooses a fundamental per frame (softmax over 24
   candidates per octave) and the branch reads the comb of its harmonics;
 * ``serial-templates``: both;
@@ -37,7 +37,12 @@ level of the generated clips against the real ones (dB RMS).
 * ``dilated-frequency``: the branch's layers dilated 1, 2, 4 over bins (``frequency_dilation=2``);
 * ``mixture-prior-5``, ``mixture-prior-15``: ``serial-branches`` with each class's corpus prior
   a mixture of 5 or 15 components (``prior_components``: k-means of the training clips' log
-  power), the base estimate its exact posterior mean given ``x_t``.
+  power), the base estimate its exact posterior mean given ``x_t``;
+* ``pinned-mixture-15``: ``mixture-prior-15`` with each labelled example's prior pinned to one
+  component (``pin_components``): in training its own segment's, in sampling one drawn from
+  its class's weights (the ``demo`` recipe's network); ``spectrum-mixture-15`` and
+  ``pinned-spectrum-15``: the components found by k-means of the segments' spectra
+  (``prior_clustering="spectrum"``) instead of their spectrograms, without and with pinning.
 
 Training is a plain PyTorch loop (AdamW, warm-up then cosine learning rate, EMA 0.995,
 stratified noise levels, class dropout 0.1), the same seed for every variant.
@@ -93,6 +98,15 @@ VARIANTS = {
                                      "frequency_reads_stack": 4, "prior_components": 5}, 1e-3),
     "mixture-prior-15": ("spectral", {"prior": "corpus", "blocks": 4, "frequency_layers": 3,
                                       "frequency_reads_stack": 4, "prior_components": 15}, 1e-3),
+    "pinned-mixture-15": ("spectral", {"prior": "corpus", "blocks": 4, "frequency_layers": 3,
+                                       "frequency_reads_stack": 4, "prior_components": 15,
+                                       "pin_components": True}, 1e-3),
+    "spectrum-mixture-15": ("spectral", {"prior": "corpus", "blocks": 4, "frequency_layers": 3,
+                                         "frequency_reads_stack": 4, "prior_components": 15,
+                                         "prior_clustering": "spectrum"}, 1e-3),
+    "pinned-spectrum-15": ("spectral", {"prior": "corpus", "blocks": 4, "frequency_layers": 3,
+                                        "frequency_reads_stack": 4, "prior_components": 15,
+                                        "prior_clustering": "spectrum", "pin_components": True}, 1e-3),
     "smooth-prior-4": ("spectral", {"prior": "corpus", "blocks": 4, "frequency_layers": 3, "prior_smoothing": 4},
                        1e-3),
     "smooth-prior-8": ("spectral", {"prior": "corpus", "blocks": 4, "frequency_layers": 3, "prior_smoothing": 8},
@@ -108,6 +122,10 @@ VARIANTS = {
     "frequency-nfft1024": ("spectral", {"prior": "corpus", "blocks": 4, "frequency_layers": 3, "n_fft": 1024,
                                         "stft_hop": 256}, 1e-3),
 }
+
+
+def _pins(net: torch.nn.Module) -> bool:
+    return bool(getattr(getattr(net, "config", None), "pin_components", False))
 
 
 def crops(audio: torch.Tensor, index: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
@@ -149,8 +167,11 @@ def train(net: torch.nn.Module, lr: float, audio: torch.Tensor, labels: np.ndarr
         for group in opt.param_groups:
             group["lr"] = lr * min(1.0, (step + 1) / 50) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * done)))
         fn = self_conditioned_training(net, "v", gen)
+        cond = {"class_label": label}
+        if _pins(net):  # a labelled example's own component; a dropped label keeps the mixture
+            cond["prior_component"] = torch.where(label < CLASSES, net.corpus_component(x0, label), -1)
         out = diffusion_loss(fn, x0, schedule, parameterisation="v", weighting="v", time_sampling="stratified",
-                             generator=gen, cond={"class_label": label})
+                             generator=gen, cond=cond)
         opt.zero_grad()
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -174,11 +195,15 @@ def corpus(seed: int, per_class: int, clip_seconds: float = 0.5,
 
 def generate(net: torch.nn.Module, transform: DataTransform, method: str, steps: int, n: int, *,
              guidance: float = 1.5, grid: str = "uniform_logsnr", rho: float = 7.0, seed: int = 1) -> torch.Tensor:
-    """``n`` guided clips (class ``i % 5`` for clip ``i``), decoded to audio in [-1, 1]."""
+    """``n`` guided clips (class ``i % 5`` for clip ``i``), decoded to audio in [-1, 1]; a network
+    that pins components gets one per clip, drawn from its class's weights."""
     labels = torch.arange(n) % CLASSES
     network = SelfConditioning(net, transform.x0_bound) if getattr(net, "self_conditioning", False) else net
-    guided = classifier_free_guidance(Denoiser(network, "v"), guidance, {"class_label": labels},
-                                      {"class_label": torch.full_like(labels, CLASSES)})
+    cond, uncond = {"class_label": labels}, {"class_label": torch.full_like(labels, CLASSES)}
+    if _pins(net):
+        cond["prior_component"] = net.draw_component(labels, generator=torch.Generator().manual_seed(seed + 1))
+        uncond["prior_component"] = torch.full_like(labels, -1)
+    guided = classifier_free_guidance(Denoiser(network, "v"), guidance, cond, uncond)
     schedule = get_schedule("cosine", logsnr_min=-15.0, logsnr_max=15.0)
     with torch.inference_mode():
         x = sample(guided, (n, 1, SEGMENT), schedule, steps, method, grid=grid, rho=rho,

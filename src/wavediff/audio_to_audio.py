@@ -31,7 +31,7 @@ from .diffusion import encode, sample
 from .diffusion.grids import named_grid_steps, step_grid
 from .diffusion.samplers import DEFAULT_GRID
 from .diffusion.schedules import alpha_sigma_from_logsnr
-from .sampling import bind_denoiser
+from .sampling import bind_denoiser, pins_components
 
 __all__ = ["MODES", "ODE_METHODS", "audio_to_audio", "sampler_settings", "strength_grid"]
 
@@ -106,9 +106,10 @@ def audio_to_audio(module: Any, audio: torch.Tensor, strength: float, *, steps: 
     param = module.recipe.diffusion.parameterisation
     bind = partial(bind_denoiser, module.ema.model, param, module.conditioning, clip_x0=module.x0_clip(param))
     if class_label is not None:
-        fn = bind(class_label=class_label, guidance=s.guidance if guidance is None else guidance)
-        # what the encoder follows: the null class
-        unconditional = bind(class_label=torch.full_like(class_label, module.net.null_class))
+        fn = bind(class_label=class_label, guidance=s.guidance if guidance is None else guidance, generator=generator)
+        # what the encoder follows: the null class (with the whole mixture of a pinning prior)
+        unpinned = torch.full_like(class_label, -1) if pins_components(module.ema.model) else None
+        unconditional = bind(class_label=torch.full_like(class_label, module.net.null_class), prior_component=unpinned)
     else:
         fn = unconditional = bind()
     points = strength_grid(module.schedule, strength, steps, grid)

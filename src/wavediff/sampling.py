@@ -82,14 +82,26 @@ def distilled_info(path: str | Path) -> dict[str, Any] | None:
 # ---------------------------------------------------------------------------------------------
 # the condition, bound once
 # ---------------------------------------------------------------------------------------------
+def pins_components(net: Any) -> bool:
+    """Whether ``net`` is sampled with one prior component per clip (the spectral denoiser's
+    ``pin_components``): class conditioning then binds a drawn component with each label."""
+    return bool(getattr(getattr(net, "config", None), "pin_components", False))
+
+
 def bind_condition(net: Any, conditioning: str, *, class_label: Tensor | None = None,
-                   mel: Tensor | None = None) -> dict[str, Any]:
+                   mel: Tensor | None = None, prior_component: Tensor | None = None,
+                   generator: torch.Generator | None = None) -> dict[str, Any]:
     """The keyword arguments that condition ``net`` (``net(x_t, logsnr, **kwargs)``).
 
     ``conditioning`` (the recipe's ``model.conditioning``): ``none`` -> ``{}``; ``class`` ->
     ``{"class_label": class_label}`` (B,); ``mel`` -> ``{"cond": net.condition(mel=mel)}``, the mel
     (B, n_mels, F) upsampled once for all calls. A condition the model does not take, or
-    one it needs and did not get, raises ``ValueError``."""
+    one it needs and did not get, raises ``ValueError``. A class model that pins prior
+    components (:func:`pins_components`) also gets ``prior_component`` (B,): the one given,
+    else one drawn from each label's mixture weights with ``generator``."""
+    if prior_component is not None and not (conditioning == "class" and pins_components(net)):
+        raise ValueError("prior_component is for class models that pin their prior's components "
+                         "(pin_components); drop it")
     if conditioning == "mel":
         if mel is None:
             raise ValueError("this model is mel-conditioned: pass mel=(B, n_mels, frames)")
@@ -101,7 +113,11 @@ def bind_condition(net: Any, conditioning: str, *, class_label: Tensor | None = 
             raise ValueError("this model is class-conditioned: pass class_label=(B,)")
         if mel is not None:
             raise ValueError("this model is class-conditioned, not mel-conditioned: drop mel")
-        return {"class_label": class_label}
+        if not pins_components(net):
+            return {"class_label": class_label}
+        if prior_component is None:
+            prior_component = net.draw_component(class_label, generator=generator)
+        return {"class_label": class_label, "prior_component": prior_component.to(class_label.device)}
     if class_label is not None or mel is not None:
         raise ValueError("this model is unconditional: drop class_label and mel")
     return {}
@@ -109,7 +125,8 @@ def bind_condition(net: Any, conditioning: str, *, class_label: Tensor | None = 
 
 def bind_denoiser(net: Any, parameterisation: str, conditioning: str, *, class_label: Tensor | None = None,
                   mel: Tensor | None = None, guidance: float = 1.0, clip_x0: float | None = None,
-                  x0_bound: float | None = None, self_condition: bool = True) -> DenoiseFn:
+                  x0_bound: float | None = None, self_condition: bool = True,
+                  prior_component: Tensor | None = None, generator: torch.Generator | None = None) -> DenoiseFn:
     """``(x_t, logsnr) -> x0_hat`` of ``net`` (which predicts ``parameterisation``) with its
     condition bound (``bind_condition``).
 
@@ -121,10 +138,15 @@ def bind_denoiser(net: Any, parameterisation: str, conditioning: str, *, class_l
     A self-conditioned network (``net.self_conditioning``) gets the (guided) ``x0_hat`` of the
     previous call as ``self_cond`` (:class:`~wavediff.diffusion.SelfConditioning`): bind once
     per sampling run. ``self_condition=False`` gives it none (zeros) every call: distilled
-    students, trained without one."""
+    students, trained without one.
+
+    ``prior_component`` and ``generator``: as for :func:`bind_condition`; the unconditional
+    branch of guidance keeps the mixture (component ``-1``)."""
+    cond = bind_condition(net, conditioning, class_label=class_label, mel=mel, prior_component=prior_component,
+                          generator=generator)
     if self_condition and getattr(net, "self_conditioning", False):
         state = SelfConditioning(net, x0_bound)
-        inner = _bind(state, net, parameterisation, conditioning, class_label, mel, guidance, clip_x0, x0_bound)
+        inner = _bind(state, net, parameterisation, conditioning, cond, guidance, clip_x0, x0_bound)
 
         def remembering(x: Tensor, logsnr: Tensor) -> Tensor:
             x0 = inner(x, logsnr)
@@ -132,17 +154,19 @@ def bind_denoiser(net: Any, parameterisation: str, conditioning: str, *, class_l
             return x0
 
         return remembering
-    return _bind(net, net, parameterisation, conditioning, class_label, mel, guidance, clip_x0, x0_bound)
+    return _bind(net, net, parameterisation, conditioning, cond, guidance, clip_x0, x0_bound)
 
 
-def _bind(call: Any, net: Any, parameterisation: str, conditioning: str, class_label: Tensor | None,
-          mel: Tensor | None, guidance: float, clip_x0: float | None, x0_bound: float | None) -> DenoiseFn:
-    """``bind_denoiser`` on ``call`` (``net`` or a wrapper of it), with ``net``'s conditioning."""
+def _bind(call: Any, net: Any, parameterisation: str, conditioning: str, cond: dict[str, Any], guidance: float,
+          clip_x0: float | None, x0_bound: float | None) -> DenoiseFn:
+    """``bind_denoiser`` on ``call`` (``net`` or a wrapper of it), with ``net``'s bound condition."""
     den = Denoiser(call, parameterisation, clip_x0=clip_x0)
-    cond = bind_condition(net, conditioning, class_label=class_label, mel=mel)
     if conditioning == "class" and guidance != 1.0:
-        null = torch.full_like(class_label, net.null_class)
-        return classifier_free_guidance(den, guidance, cond, {"class_label": null}, clip=x0_bound)
+        labels = cond["class_label"]
+        uncond = {"class_label": torch.full_like(labels, net.null_class)}
+        if "prior_component" in cond:
+            uncond["prior_component"] = torch.full_like(cond["prior_component"], -1)
+        return classifier_free_guidance(den, guidance, cond, uncond, clip=x0_bound)
     return lambda x, logsnr: den(x, logsnr, **cond)
 
 
@@ -296,13 +320,14 @@ def sample_x0(module: DiffusionModule, plan: SamplingPlan, shape: Sequence[int],
     device = noise.device if noise is not None else module.device
     if plan.kind == "consistency":
         sigma_min, _ = consistency_range(module)
-        cond = bind_condition(net, module.conditioning, class_label=class_label, mel=mel)
+        cond = bind_condition(net, module.conditioning, class_label=class_label, mel=mel, generator=generator)
         f = consistency_fn(net, param, sigma_min, module.recipe.distill.sigma_data, cond)
         start = None if noise is None else noise * plan.sigmas[0]
         return consistency_sample(f, shape, plan.sigmas, generator, sigma_min=sigma_min, x_init=start, device=device)
     fn = bind_denoiser(net, param, module.conditioning, class_label=class_label, mel=mel,
                        guidance=1.0 if plan.guidance is None else plan.guidance, clip_x0=module.x0_clip(param),
-                       x0_bound=module.data_transform.x0_bound, self_condition=plan.kind == "plain")
+                       x0_bound=module.data_transform.x0_bound, self_condition=plan.kind == "plain",
+                       generator=generator)
     return sample(fn, shape, module.schedule, method=plan.method, generator=generator, x_init=noise, device=device,
                   **plan.grid_options())
 

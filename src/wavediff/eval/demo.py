@@ -72,6 +72,7 @@ def time_teacher_step(device: str, recipe: Recipe, net: Any, steps: int = 8) -> 
     see STAGE_COST)."""
     from ..data.demo import DEMO_CLASSES
     from ..diffusion import diffusion_loss, schedule_from_config, self_conditioned_training, weighting_from_config
+    from ..sampling import pins_components
 
     d, diff = recipe.data, recipe.diffusion
     classes = len(DEMO_CLASSES)
@@ -87,8 +88,11 @@ def time_teacher_step(device: str, recipe: Recipe, net: Any, steps: int = 8) -> 
     times = []
     for i in range(steps + 2):
         t0 = time.perf_counter()
+        cond = {"class_label": labels}
+        if pins_components(net):  # the module finds each segment's component every step
+            cond["prior_component"] = net.corpus_component(x0, labels)
         out = diffusion_loss(fn, x0, sched, parameterisation=diff.parameterisation, weighting=weighting,
-                             time_sampling=diff.time_sampling, cond={"class_label": labels})
+                             time_sampling=diff.time_sampling, cond=cond)
         opt.zero_grad()
         out.loss.backward()
         opt.step()

@@ -208,6 +208,16 @@ class SpectralConfig:
             that do not fit ``x_t`` (the other notes of the class) drop out. Each component
             also holds a tenth of the class mean (``corpus_prior.COMPONENT_FLOOR``). 1: the
             class mean.
+        prior_clustering: what the mixture's k-means groups: ``"spectrogram"`` (the log power
+            of every bin and frame, one run) or ``"spectrum"`` (the log of each segment's
+            power averaged over its frames, best of 10 runs): a note's pitch is the same in
+            every frame and its envelope is not, so notes of one pitch fall together.
+        pin_components: train and sample each labelled example with its prior pinned to one
+            component of its class's mixture instead of the mixture's posterior: in training
+            the component its clean segment belongs to
+            (:meth:`SpectralDenoiser.corpus_component`), in sampling one drawn from the class's
+            weights (:meth:`SpectralDenoiser.draw_component`); the null class of guidance keeps
+            the mixture. The pitch is then chosen once per clip, before the first step.
         magnitude_channels, magnitude_blocks: width and depth of the learned prior's network.
         frequency_layers, frequency_channels: depth and width of the time-frequency branch, 2-D
             convolutions over (bins, frames) that share their weights across frequency (0: none).
@@ -266,6 +276,8 @@ class SpectralConfig:
     prior_frames: int = 1
     prior_smoothing: int = 0
     prior_components: int = 1
+    prior_clustering: str = "spectrogram"
+    pin_components: bool = False
     magnitude_channels: int = 256
     magnitude_blocks: int = 6
     frequency_layers: int = 0
@@ -294,7 +306,8 @@ class SpectralConfig:
                               ("frequency_reads_stack", 0), ("frequency_dilation", 1),
                               ("prior_smoothing", 0), ("prior_components", 1)):
             _check_int(name, getattr(self, name), minimum, "SpectralConfig")
-        for name in ("phase_features", "harmonic_features", "self_conditioning", "harmonic_templates"):
+        for name in ("phase_features", "harmonic_features", "self_conditioning", "harmonic_templates",
+                     "pin_components"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"SpectralConfig.{name} must be true or false, got {getattr(self, name)!r}")
         if self.harmonic_features and not self.frequency_layers:
@@ -305,6 +318,12 @@ class SpectralConfig:
         if self.prior_components > 1 and self.prior != "corpus":
             raise ValueError("prior_components makes the prior='corpus' power a mixture; this network has "
                              f"prior={self.prior!r}")
+        if self.prior_clustering not in ("spectrogram", "spectrum"):
+            raise ValueError(f"SpectralConfig.prior_clustering must be 'spectrogram' or 'spectrum', "
+                             f"got {self.prior_clustering!r}")
+        if self.pin_components and self.prior_components < 2:
+            raise ValueError("pin_components pins a component of the corpus prior's mixture: set "
+                             "prior='corpus' and prior_components > 1")
         if self.harmonic_templates and not self.frequency_layers:
             raise ValueError("harmonic_templates are an input of the time-frequency branch: set frequency_layers > 0")
         if self.frequency_reads_stack and not self.frequency_layers:

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["fit_class_powers", "fit_components", "kmeans", "mixture_posterior"]
+__all__ = ["component_posterior", "fit_class_powers", "fit_components", "kmeans", "mixture_posterior"]
 
 # log-power floor of the k-means features (power in the network's normalised units, where
 # the data has about unit power per bin): silence below it is all one silence
@@ -78,17 +78,39 @@ def kmeans(features: Tensor, k: int, seed: int = 0) -> Tensor:
     return torch.searchsorted(used, assign).to(features.device)
 
 
-def fit_components(power: Tensor, k: int, seed: int = 0) -> tuple[Tensor, Tensor]:
+def _inertia(features: Tensor, assign: Tensor) -> float:
+    """Sum of squared distances of the rows to their group's mean (what k-means minimises)."""
+    groups = int(assign.max()) + 1
+    counts = torch.bincount(assign, minlength=groups).double()[:, None]
+    centre = torch.zeros(groups, features.shape[1], dtype=torch.float64).index_add_(0, assign, features) / counts
+    return float((features - centre[assign]).square().sum())
+
+
+def fit_components(power: Tensor, k: int, seed: int = 0, features: str = "spectrogram",
+                   restarts: int = 1) -> tuple[Tensor, Tensor]:
     """A ``k``-component prior from segments' power ``(N, bins, frames)``: k-means of their log
     power (floored at ``_FEATURE_FLOOR``), each component the mean power of its segments.
+
+    ``features="spectrogram"`` clusters the log power of every bin and frame;
+    ``"spectrum"`` the log of each segment's power averaged over frames (a note's pitch is the
+    same in every frame, its envelope is not: notes of one pitch fall together). The best of
+    ``restarts`` k-means runs (seeds ``seed .. seed + restarts - 1``, least inertia) is kept.
 
     Returns ``(component_power (k, bins, frames), log_weight (k,))``, the weights being the
     share of segments in each component; with fewer than ``k`` distinct groups the unused
     components repeat the first one's power with weight 0 (``log_weight = -inf``)."""
     if power.dim() != 3 or power.shape[0] < 1:
         raise ValueError(f"expected power of shape (N, bins, frames), got {tuple(power.shape)}")
-    features = torch.log(power.double().clamp_min(0) + _FEATURE_FLOOR).flatten(1)
-    assign = kmeans(features, k, seed).to(power.device)
+    if features not in ("spectrogram", "spectrum"):
+        raise ValueError(f"features must be 'spectrogram' or 'spectrum', got {features!r}")
+    if restarts < 1:
+        raise ValueError(f"restarts must be at least 1, got {restarts}")
+    clean = power.double().clamp_min(0)
+    if features == "spectrum":
+        clean = clean.mean(-1)
+    features_ = torch.log(clean + _FEATURE_FLOOR).flatten(1).cpu()
+    runs = [kmeans(features_, k, seed + run) for run in range(restarts)]
+    assign = min(runs, key=lambda a: _inertia(features_, a)).to(power.device)
     groups = int(assign.max()) + 1
     out = power.new_zeros((k,) + tuple(power.shape[1:]), dtype=torch.float64)
     counts = torch.bincount(assign, minlength=k).double()
@@ -100,14 +122,15 @@ def fit_components(power: Tensor, k: int, seed: int = 0) -> tuple[Tensor, Tensor
 
 
 def fit_class_powers(power: Tensor, labels: Tensor | None, classes: int, components: int = 1,
-                     smoothing: int = 0) -> tuple[Tensor, Tensor]:
+                     smoothing: int = 0, features: str = "spectrogram", restarts: int = 1) -> tuple[Tensor, Tensor]:
     """The corpus prior of every class from segments' power ``(N, bins, frames)``.
 
     Group ``k < classes`` is fitted on the segments with ``labels == k`` (``labels`` ``(N,)``,
     or ``None`` when there are no classes), group ``classes`` (the null class of guidance) on
     all of them, and a class without segments gets the null class's. With ``components == 1``
-    a group is its segments' mean power; with more, a mixture (:func:`fit_components`) whose
-    components each hold ``COMPONENT_FLOOR`` of the group's mean power.
+    a group is its segments' mean power; with more, a mixture (:func:`fit_components`, with
+    ``features`` and ``restarts``) whose components each hold ``COMPONENT_FLOOR`` of the
+    group's mean power.
     ``smoothing > 0`` averages every power over +-``smoothing`` bins (fewer at the edges).
 
     Returns ``(power, log_weight)``: ``(classes + 1, bins, frames)`` or, for a mixture,
@@ -127,7 +150,8 @@ def fit_class_powers(power: Tensor, labels: Tensor | None, classes: int, compone
             continue
         mean = power[members].double().mean(0)
         if components > 1:
-            mixture_power, log_weight[group] = fit_components(power[members], components, seed=group)
+            mixture_power, log_weight[group] = fit_components(power[members], components, seed=group,
+                                                                        features=features, restarts=restarts)
             fitted[group] = (1 - COMPONENT_FLOOR) * mixture_power + COMPONENT_FLOOR * mean
         else:
             fitted[group] = mean
@@ -140,6 +164,23 @@ def fit_class_powers(power: Tensor, labels: Tensor | None, classes: int, compone
     return fitted, log_weight
 
 
+def _log_likelihood(spec: Tensor, inverse: Tensor) -> Tensor:
+    """``sum log CN(X; 0, v)`` over a clip, up to a constant, for ``1 / v`` ``(B, K, bins, F)``."""
+    energy = (spec.real.square() + spec.imag.square()).unsqueeze(1)
+    # float32 over bins, float64 over frames: exact enough, and twice as fast as float64 throughout
+    return torch.addcmul(torch.log(inverse), energy, inverse, value=-1.0).sum(-2).double().sum(-1)
+
+
+def component_posterior(spec: Tensor, alpha2: Tensor, sigma2: Tensor, power: Tensor, log_weight: Tensor,
+                        redundancy: float) -> Tensor:
+    """The responsibilities ``r`` ``(B, K)`` (float64, rows summing to 1) of a mixture prior's
+    components for one noisy STFT per example; the arguments are those of
+    :func:`mixture_posterior`. At ``sigma2 -> 0`` (``alpha2 = 1``) it says which component a
+    clean segment belongs to."""
+    inverse = torch.addcmul(sigma2.unsqueeze(1), alpha2.unsqueeze(1), power).reciprocal_()
+    return torch.softmax(log_weight.double() + redundancy * _log_likelihood(spec, inverse), dim=1)
+
+
 def mixture_posterior(spec: Tensor, alpha2: Tensor, sigma2: Tensor, power: Tensor, log_weight: Tensor,
                       redundancy: float) -> tuple[Tensor, Tensor]:
     """The posterior of a mixture-of-Gaussians prior given one noisy STFT per example.
@@ -149,7 +190,8 @@ def mixture_posterior(spec: Tensor, alpha2: Tensor, sigma2: Tensor, power: Tenso
             coefficient.
         alpha2, sigma2: ``(B, 1, 1)`` signal and noise variances of the noise level.
         power: component powers ``(B, K, bins, F)`` (floored: positive).
-        log_weight: ``(B, K)`` log mixture weights (``-inf`` for unused components).
+        log_weight: ``(B, K)`` log mixture weights (``-inf`` for unused components; a row with
+            one finite weight is that component alone: a pinned component).
         redundancy: ``tau``, the weight of each coefficient's log-likelihood (``hop / n_fft``).
 
     Returns:
@@ -158,10 +200,7 @@ def mixture_posterior(spec: Tensor, alpha2: Tensor, sigma2: Tensor, power: Tenso
     """
     a2, s2 = alpha2.unsqueeze(1), sigma2.unsqueeze(1)
     inverse = torch.addcmul(s2, a2, power).reciprocal_()         # 1 / v, (B, K, bins, F)
-    energy = (spec.real.square() + spec.imag.square()).unsqueeze(1)
-    # log CN(X; 0, v) up to a constant: log(1 / v) - |X|^2 / v, summed over the clip
-    # (float32 over bins, float64 over frames: exact enough, and twice as fast as float64 throughout)
-    log_likelihood = torch.addcmul(torch.log(inverse), energy, inverse, value=-1.0).sum(-2).double().sum(-1)
-    responsibility = torch.softmax(log_weight.double() + redundancy * log_likelihood, dim=1).to(power.dtype)
+    responsibility = torch.softmax(log_weight.double() + redundancy * _log_likelihood(spec, inverse),
+                                   dim=1).to(power.dtype)
     gain = torch.einsum("bk,bkxy->bxy", responsibility, power * inverse) * a2.squeeze(1).sqrt()
     return gain, torch.einsum("bk,bkxy->bxy", responsibility, power)

@@ -64,7 +64,16 @@ Layout (all at frame rate):
   such powers (k-means of its segments' spectra: about one per note), and the Wiener mean
   becomes the mixture's exact posterior mean given ``x_t`` (:mod:`wavediff.nn.corpus_prior`):
   a class mean holds the harmonics of all its notes, the posterior keeps the one note that
-  fits ``x_t``.
+  fits ``x_t``. With ``prior_clustering="spectrum"`` the k-means groups the segments' spectra
+  (their power averaged over frames), so that a component is one pitch whatever the note's
+  envelope; with ``pin_components`` (the demo recipe: both) each labelled example's prior is
+  one component instead of the posterior over all of them: in training the one its clean
+  segment belongs to (:meth:`SpectralDenoiser.corpus_component`), in sampling one drawn from
+  its class's weights (:meth:`SpectralDenoiser.draw_component`), passed as
+  ``prior_component`` (``-1``: the mixture, which the null class of guidance keeps). The
+  note is then chosen once per clip, in proportion to the training notes, instead of being
+  settled step by step by the posterior, where guidance and a few large steps favour some
+  notes and leave others out.
 * ``frequency_layers > 0``: a time-frequency branch (:class:`~wavediff.nn.spectral_blocks.FrequencyNet`),
   2-D convolutions over (bins, frames) shared across frequency, adds its own complex residual
   and mask. The frame stack's 1x1 convolutions see every bin as a separate channel; a
@@ -107,35 +116,23 @@ from .spectral_blocks import (
     FrequencyNet,
     MagnitudeNet,
 )
-from .corpus_prior import fit_class_powers, mixture_posterior
+from .corpus_prior import mixture_posterior
 from .spectral_features import HARMONIC_RATIOS, HarmonicStack, HarmonicTemplates, PhaseCoherence
+from .spectral_priors import POWER_FLOOR as _POWER_FLOOR
+from .spectral_priors import CorpusPrior, MelPrior
+from .spectral_priors import frames_repeating_last as _frames_repeating_last
 
 __all__ = ["SpectralDenoiser"]
 
-_NNLS_ITERATIONS = 10
-# power floor of the prior (normalised units): keeps the Wiener gain and the input scaling finite in silence
-_POWER_FLOOR = 1e-8
 # neighbourhood (network bins, mel frames on each side) and gain of the prior's peak cover
 # (measured on speech: the largest per-example loss of an untrained vocoder at high SNR
 # drops from 550 to 1.4 over 900 training batches; benchmarks/vocoder_cpu.py)
 _SPREAD_BINS = 4
 _SPREAD_FRAMES = 1
 _PRIOR_GAIN = 2.0
-# far below any audible bin, so an untrained learned prior equals the least-squares one
-_MAGNITUDE_EPS = 1e-8
-# the regression target's floor (raw units; quieter bins are all "silence" to a listener)
-_TARGET_FLOOR = 1e-5
-# momentum of the fast Griffin-Lim projection (Perraudin et al., 2013; librosa's default)
-_PROJECTION_MOMENTUM = 0.99
 
 
-def _frames_repeating_last(values: Tensor, frames: int) -> Tensor:
-    """The first ``frames`` frames of ``(..., F)``, the last one repeated past ``F``."""
-    index = torch.arange(frames, device=values.device).clamp(max=values.shape[-1] - 1)
-    return values[..., index]
-
-
-class SpectralDenoiser(ConfiguredDenoiser):
+class SpectralDenoiser(MelPrior, CorpusPrior, ConfiguredDenoiser):
     """Frame-rate STFT denoiser with a Wiener prior (see the module docstring).
 
     Call: ``net(x_t, logsnr, mel=None, class_label=None, cond=None) -> (B, 1, T)``, with
@@ -208,136 +205,6 @@ class SpectralDenoiser(ConfiguredDenoiser):
                                      torch.full((groups, c.prior_components), -math.log(c.prior_components)))
         self.fast_inference = False  # no fused path: the frame-rate stack is already cheap
 
-    # ------------------------------------------------------------------ prior
-    def _init_prior(self) -> None:
-        from ..audio.mel import mel_filters  # audio front-end: filter bank and window
-
-        mel_cfg = self._mel_cfg
-        mel_window, fbank = mel_filters(mel_cfg)
-        self.register_buffer("fbank", fbank.float(), persistent=False)
-        self.register_buffer("fbank_pinv", torch.linalg.pinv(fbank).float(), persistent=False)
-        # mel units -> the raw STFT magnitude of x_0 (the mel's framing) per mel STFT bin: undo
-        # the mel's normalisation, then the data transform (scale, pre-emphasis |1 - c e^{-iw}|)
-        mel_freqs = torch.linspace(0, mel_cfg.sample_rate / 2, mel_cfg.n_fft // 2 + 1)
-        pre = self.config.pre_emphasis
-        omega = mel_freqs / mel_cfg.sample_rate * 2 * math.pi
-        emphasis = (1 - 2 * pre * torch.cos(omega) + pre * pre).sqrt()
-        gain = self.config.data_scale * emphasis * mel_cfg.stft_scale()
-        self.register_buffer("x0_gain", gain[:, None].float(), persistent=False)
-        # raw power of the mel's STFT bins -> power of this network's normalised bins: a
-        # stationary signal's E|STFT|^2 is its spectral density times sum(w^2)
-        net_freqs = torch.linspace(0, mel_cfg.sample_rate / 2, self.bins)
-        position = (net_freqs / (mel_cfg.sample_rate / 2) * (mel_cfg.n_fft // 2)).clamp(0, mel_cfg.n_fft // 2)
-        lo = position.floor().long().clamp(max=mel_cfg.n_fft // 2 - 1)
-        frac = position - lo
-        interp = torch.zeros(self.bins, mel_cfg.n_fft // 2 + 1)
-        interp[torch.arange(self.bins), lo] = 1 - frac
-        interp[torch.arange(self.bins), lo + 1] += frac
-        self.register_buffer("power_map", (interp / float(mel_window.pow(2).sum())).float(), persistent=False)
-
-    def _least_squares_magnitude(self, mel: Tensor) -> Tensor:
-        """The STFT magnitude of ``x_0`` (mel framing, raw units) whose mel is ``mel``, by
-        non-negative least squares through the filter bank: ``(B, mel_bins, F) -> (B, n_fft//2+1, F)``."""
-        from ..audio.griffin_lim import least_squares_inversion
-        from ..audio.mel import decompress_mel
-
-        linear = decompress_mel(mel.float(), self._mel_cfg)
-        mag = least_squares_inversion(linear, self.fbank, self.fbank_pinv, _NNLS_ITERATIONS)
-        if self._mel_cfg.power != 1.0:
-            mag = mag.sqrt()
-        return mag * self.x0_gain
-
-    def _learned_log_magnitude(self, mel: Tensor) -> Tensor:
-        """The learned prior's log magnitude (mel framing, raw units of ``x_0``), with gradients."""
-        c = self.config
-        base = (self._least_squares_magnitude(mel) + _MAGNITUDE_EPS).log()
-        return self.magnitude((mel - c.mel_offset) / c.mel_scale, base)
-
-    def prior_magnitude(self, mel: Tensor) -> Tensor:
-        """The prior's STFT magnitude of ``x_0`` with the mel's own framing (raw units):
-        ``(B, mel_bins, F) -> (B, mel n_fft // 2 + 1, F)``; learned for ``prior="learned"``
-        (without gradients: the prior learns through :meth:`auxiliary_loss` only)."""
-        if self.magnitude is None:
-            return self._least_squares_magnitude(mel)
-        with torch.no_grad():
-            return self._learned_log_magnitude(mel).exp()
-
-    def prior_power(self, mel: Tensor) -> Tensor:
-        """Power per network bin that the mel features imply: ``(B, mel_bins, F) -> (B, bins, F)``."""
-        return self.power_map @ self.prior_magnitude(mel).square()
-
-    def auxiliary_loss(self, x0: Tensor, mel: Tensor) -> Tensor | None:
-        """Regression loss of the learned prior (``prior="learned"``), else None.
-
-        ``x0``: clean training data ``(B, 1, T)`` in the units the network denoises (after the
-        data transform); ``mel``: its mel features ``(B, mel_bins, F)``. The target is the STFT
-        magnitude of ``x0`` with the mel's framing; the loss is the mean absolute error of the
-        log magnitude plus the spectral convergence ``||M_hat - |X0| ||_F / || |X0| ||_F`` (the
-        first fits quiet bins, the second the loud ones, which is what a listener hears). The
-        training module adds it to the diffusion loss; the diffusion loss never reaches the
-        prior (its magnitude is computed without gradients there), so the prior stays a
-        regression on the data whatever the noise level."""
-        if self.magnitude is None:
-            return None
-        from ..audio.griffin_lim import MelFraming
-
-        log_magnitude = self._learned_log_magnitude(mel.float())
-        framing = MelFraming(self._mel_cfg, log_magnitude.shape[-1], x0.shape[-1], x0.device)
-        target = framing.to_spec(x0[:, 0].float()).abs()
-        log_error = (log_magnitude - torch.log(target + _TARGET_FLOOR)).abs().mean()
-        magnitude = log_magnitude.exp()
-        convergence = (magnitude - target).flatten(1).norm(dim=1) / target.flatten(1).norm(dim=1).clamp_min(1e-8)
-        return log_error + convergence.mean()
-
-    @torch.no_grad()
-    def fit_corpus_prior(self, x0: Tensor, labels: Tensor | None = None) -> Tensor:
-        """Set the ``corpus`` prior from clean training segments: their mean power in every
-        bin and frame of this network's STFT, ``x0 (N, 1, T)`` in the units the network
-        denoises (after the data transform), ``T`` the training segment's length.
-
-        With ``labels`` (N,) (a class-conditioned network) each class gets the mean of its
-        own segments and the null class (index ``num_classes``, the unconditional branch of
-        guidance) the mean of all; a class without segments gets that too. Frames past
-        ``prior_frames`` are dropped (or, when there are fewer, the last is repeated). With
-        ``prior_components > 1`` each of them is a mixture instead (see
-        :func:`~wavediff.nn.corpus_prior.fit_class_powers`).
-        Returns the fitted ``(groups, [components,] bins, prior_frames)`` power."""
-        c = self.config
-        if not c.uses_corpus_prior:
-            raise ValueError(f"fit_corpus_prior sets the prior='corpus' power; this network has prior={c.prior!r}")
-        if x0.dim() != 3 or x0.shape[1] != 1 or x0.shape[0] < 1:
-            raise ValueError(f"expected clean segments of shape (N, 1, T), got {tuple(x0.shape)}")
-        device = self.corpus_power.device
-        if labels is not None:
-            if c.num_classes is None:
-                raise ValueError("labels given, but this network is not class-conditioned")
-            labels = torch.as_tensor(labels, device=device).long()
-            if labels.shape != (x0.shape[0],) or labels.min() < 0 or labels.max() >= c.num_classes:
-                raise ValueError(f"labels must have shape ({x0.shape[0]},) with values in 0..{c.num_classes - 1}")
-        elif c.num_classes is not None:
-            raise ValueError("this network is class-conditioned: fit_corpus_prior needs the segments' labels")
-        powers = []
-        for start in range(0, x0.shape[0], 64):
-            chunk = x0[start:start + 64, 0].to(device, torch.float32)
-            spec = torch.stft(chunk, c.n_fft, c.stft_hop, window=self.window, center=True, return_complex=True)
-            powers.append(_frames_repeating_last((spec.abs() / self._norm).square(), c.prior_frames))
-        power = torch.cat(powers)
-        fitted, log_weight = fit_class_powers(power, labels, self.corpus_power.shape[0] - 1, c.prior_components,
-                                              c.prior_smoothing)
-        self.corpus_power.copy_(fitted.float())
-        if c.prior_components > 1:
-            self.corpus_log_weight.copy_(log_weight.float())
-        return self.corpus_power.clone()
-
-    def _corpus_prior(self, class_label: Tensor | int | None) -> tuple[Tensor, Tensor | None]:
-        """``(B, bins, prior_frames)`` corpus power for each label (``(1, ...)`` without classes)
-        and ``None``; for a mixture, ``(B, K, bins, prior_frames)`` and the log weights ``(B, K)``."""
-        weight = getattr(self, "corpus_log_weight", None)
-        if self.config.num_classes is None:
-            return self.corpus_power, weight
-        labels = torch.as_tensor(class_label, device=self.corpus_power.device).long().reshape(-1)
-        return self.corpus_power[labels], None if weight is None else weight[labels]
-
     @staticmethod
     def _cover(power: Tensor) -> Tensor:
         """The power the corrections are scaled by: the largest prior power nearby, times
@@ -399,9 +266,12 @@ class SpectralDenoiser(ConfiguredDenoiser):
         return macs
 
     # ------------------------------------------------------------------ conditioning
-    def condition(self, mel: Tensor | None = None, class_label: Tensor | int | None = None) -> Conditioning:
+    def condition(self, mel: Tensor | None = None, class_label: Tensor | int | None = None,
+                  prior_component: Tensor | None = None) -> Conditioning:
         """Precompute what does not depend on ``x_t``: the normalised mel features at mel frame
-        rate ``(B, mel_bins, F)``, the prior power ``(B, bins, F)`` and the class embedding."""
+        rate ``(B, mel_bins, F)``, the prior power ``(B, bins, F)`` and the class embedding.
+        ``prior_component`` ``(B,)`` (a mixture prior only) pins each example's prior to one of
+        its class's components (``-1``: the mixture's posterior, as without it)."""
         c = self.config
         features, frames, prior, magnitude = None, None, None, None
         if c.mel_bins is None:
@@ -421,7 +291,10 @@ class SpectralDenoiser(ConfiguredDenoiser):
         class_embedding = self._embed_class(class_label, mel.shape[0] if features is not None else None)
         log_weight = None
         if c.uses_corpus_prior:
-            prior, log_weight = self._corpus_prior(class_label)
+            prior, log_weight = self._corpus_prior(class_label, prior_component)
+        elif prior_component is not None:
+            raise ValueError("prior_component picks a component of a mixture prior; this network has "
+                             f"prior={c.prior!r}: drop prior_component")
         return Conditioning(mel_features=features, frames=frames, hop=c.hop if features is not None else None,
                             class_embedding=class_embedding, prior_power=prior,
                             prior_magnitude=magnitude if c.projection_iterations else None,
@@ -440,7 +313,7 @@ class SpectralDenoiser(ConfiguredDenoiser):
     # ------------------------------------------------------------------ forward
     def forward(self, x_t: Tensor, logsnr: Tensor | float, mel: Tensor | None = None,
                 class_label: Tensor | int | None = None, cond: Conditioning | None = None,
-                self_cond: Tensor | None = None) -> Tensor:
+                self_cond: Tensor | None = None, prior_component: Tensor | None = None) -> Tensor:
         c = self.config
         if self_cond is not None and not c.self_conditioning:
             raise ValueError("self_cond given, but this network has self_conditioning=False")
@@ -456,9 +329,9 @@ class SpectralDenoiser(ConfiguredDenoiser):
         if logsnr.shape != (batch,):
             raise ValueError(f"expected logsnr of shape ({batch},), got {tuple(logsnr.shape)}")
         if cond is None:
-            cond = self.condition(mel=mel, class_label=class_label)
-        elif mel is not None or class_label is not None:
-            raise ValueError("pass either cond=... or mel/class_label, not both")
+            cond = self.condition(mel=mel, class_label=class_label, prior_component=prior_component)
+        elif mel is not None or class_label is not None or prior_component is not None:
+            raise ValueError("pass either cond=... or mel/class_label/prior_component, not both")
         if cond.mel_features is not None:
             check_frame_count(cond.frames, length, c.hop)
             if cond.mel_features.shape[0] != batch:
@@ -560,33 +433,6 @@ class SpectralDenoiser(ConfiguredDenoiser):
         # bounded: where the prior is silent, an estimate's small error is many prior std
         bounded = scaled * (1 + power).rsqrt()
         return [bounded.real, bounded.imag, torch.log(power + 1e-4) * 0.25]
-
-    def _project(self, x0_hat: Tensor, magnitude: Tensor, iterations: int) -> Tensor:
-        """Fast Griffin-Lim (momentum 0.99) from the phase of ``x0_hat`` ``(B, T)`` onto the
-        prior's ``magnitude`` ``(B, bins, F)`` (the mel's framing): a waveform whose STFT
-        magnitude is about the prior's and whose phase starts from the network's."""
-        from ..audio.griffin_lim import MelFraming
-
-        framing = MelFraming(self._mel_cfg, magnitude.shape[-1], x0_hat.shape[-1], x0_hat.device)
-        phase_source, previous = framing.to_spec(x0_hat), None
-        for _ in range(iterations):
-            spec = framing.to_spec(framing.to_audio(magnitude * torch.exp(1j * torch.angle(phase_source))))
-            phase_source = spec if previous is None else spec + _PROJECTION_MOMENTUM * (spec - previous)
-            previous = spec
-        return framing.to_audio(magnitude * torch.exp(1j * torch.angle(phase_source)))
-
-    @torch.no_grad()
-    def prior_waveform(self, mel: Tensor, length: int, iterations: int = 64, seed: int = 0) -> Tensor:
-        """Griffin-Lim on the prior's magnitude from random phases, no denoiser: what the
-        prior alone gives (a baseline for the trained network). ``(B, mel_bins, F) ->
-        (B, 1, length)`` in ``x_0`` units (divide by the data transform for audio)."""
-        from ..audio.griffin_lim import griffin_lim_magnitude
-
-        if not self.config.uses_prior:
-            raise ValueError("prior_waveform needs a mel-conditioned network with a prior (prior='wiener' or 'learned')")
-        magnitude = self.prior_magnitude(mel.to(self.fbank.device, torch.float32))
-        return griffin_lim_magnitude(magnitude, self._mel_cfg, length=length, iterations=iterations,
-                                     seed=seed)[:, None]
 
     def _from_x0(self, x0_hat: Tensor, x_t: Tensor, logsnr: Tensor) -> Tensor:
         kind = self.config.parameterisation

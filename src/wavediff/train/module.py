@@ -30,7 +30,7 @@ from ..diffusion import (
 from ..diffusion.parameterisation import eps_mse_factor, expand_like, target
 from ..diffusion.schedules import alpha_sigma_from_logsnr
 from ..nn import build_network
-from ..sampling import sample_model
+from ..sampling import pins_components, sample_model
 from .config import Recipe, recipe_from_dict
 from .ema import EMA
 
@@ -94,7 +94,20 @@ class DiffusionModule(L.LightningModule):
                 u = torch.rand(labels.shape, generator=generator, device=generator.device if generator else labels.device)
                 labels = torch.where(u.to(labels.device) < drop, torch.full_like(labels, self.net.null_class), labels)
             cond["class_label"] = labels
+            if pins_components(self.net):
+                cond["prior_component"] = self._prior_component(batch, labels, generator)
         return cond
+
+    def _prior_component(self, batch: dict[str, Any], labels: torch.Tensor,
+                         generator: torch.Generator | None) -> torch.Tensor:
+        """Each example's prior component (``pin_components``): the one its clean segment belongs
+        to, or, for a batch without audio, one drawn from its class's weights; a dropped label
+        (the null class) keeps the mixture (``-1``)."""
+        if "audio" in batch:
+            component = self.net.corpus_component(self.data_transform.encode(batch["audio"]), labels)
+        else:
+            component = self.net.draw_component(labels, generator=generator)
+        return torch.where(labels == self.net.null_class, torch.full_like(component, -1), component.to(labels.device))
 
     def _step_generator(self) -> torch.Generator:
         """Noise and times of a step depend only on (seed, step, rank): resumed runs match."""

@@ -87,7 +87,7 @@ class StudentModule(DiffusionModule):
         without (zeros) and get none."""
         cond = self._cond(batch)
         return bind_denoiser(net, parameterisation, self.conditioning, class_label=cond.get("class_label"),
-                             mel=cond.get("mel"), guidance=guidance, clip_x0=self.x0_clip(parameterisation),
+                             mel=cond.get("mel"), prior_component=cond.get("prior_component"), guidance=guidance, clip_x0=self.x0_clip(parameterisation),
                              x0_bound=self.data_transform.x0_bound,
                              self_condition=net is self.teacher_net and self.teacher_self_conditions)
 
