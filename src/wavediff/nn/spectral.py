@@ -401,10 +401,7 @@ class SpectralDenoiser(MelPrior, CorpusPrior, ConfiguredDenoiser):
         c = self.config
         frames = spec.shape[-1]
         if cond.prior_log_weight is not None:
-            components = _frames_repeating_last(cond.prior_power, frames).clamp_min(_POWER_FLOOR)
-            wiener, power = mixture_posterior(spec, alpha2, sigma2, components, cond.prior_log_weight,
-                                              c.stft_hop / c.n_fft)
-            return wiener, self._cover(power).clamp_min(_POWER_FLOOR)
+            return self._mixture_terms(cond, spec, alpha2, sigma2)
         if cond.prior_power is not None and c.uses_corpus_prior:
             power = _frames_repeating_last(cond.prior_power, frames).clamp_min(_POWER_FLOOR)
             cover = _frames_repeating_last(self._cover(cond.prior_power), frames).clamp_min(_POWER_FLOOR)
@@ -414,6 +411,28 @@ class SpectralDenoiser(MelPrior, CorpusPrior, ConfiguredDenoiser):
         else:
             power = cover = torch.ones(1, 1, 1, device=spec.device)
         return alpha2.sqrt() * power / (alpha2 * power + sigma2), cover
+
+    def _mixture_terms(self, cond: Conditioning, spec: Tensor, alpha2: Tensor,
+                       sigma2: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`_prior_terms` of a mixture prior. A row with one finite weight (a pinned
+        component, or a class with one note) is that component's Wiener gain, computed alone;
+        only the other rows pay for the posterior over all ``K`` components."""
+        c = self.config
+        batch, frames = spec.shape[0], spec.shape[-1]
+        weight = cond.prior_log_weight.expand(batch, -1)
+        prior = cond.prior_power.expand((batch,) + cond.prior_power.shape[1:])
+        rows = torch.arange(batch, device=weight.device)
+        power = _frames_repeating_last(prior[rows, weight.argmax(1)], frames).clamp_min(_POWER_FLOOR)
+        alpha2, sigma2 = alpha2.expand(batch, 1, 1), sigma2.expand(batch, 1, 1)
+        wiener = alpha2.sqrt() * power / (alpha2 * power + sigma2)
+        mixed = (torch.isfinite(weight).sum(1) != 1).nonzero().squeeze(1)
+        if len(mixed):
+            components = _frames_repeating_last(prior[mixed], frames).clamp_min(_POWER_FLOOR)
+            mixed_wiener, mixed_power = mixture_posterior(spec[mixed], alpha2[mixed], sigma2[mixed], components,
+                                                          weight[mixed], c.stft_hop / c.n_fft)
+            wiener = wiener.index_copy(0, mixed, mixed_wiener.to(wiener.dtype))
+            power = power.index_copy(0, mixed, mixed_power.to(power.dtype))
+        return wiener, self._cover(power).clamp_min(_POWER_FLOOR)
 
     def _self_condition_maps(self, self_cond: Tensor | None, shape: torch.Size, cover: Tensor,
                              frames: int) -> list[Tensor]:
