@@ -40,7 +40,8 @@ level of the generated clips against the real ones (dB RMS).
   power), the base estimate its exact posterior mean given ``x_t``;
 * ``pinned-mixture-15``: ``mixture-prior-15`` with each labelled example's prior pinned to one
   component (``pin_components``): in training its own segment's, in sampling one drawn from
-  its class's weights (the ``demo`` recipe's network); ``spectrum-mixture-15`` and
+  its class's weights (the ``demo`` recipe's network); ``pinned-mixture-24``: the same with 24
+  components per class; ``spectrum-mixture-15`` and
   ``pinned-spectrum-15``: the components found by k-means of the segments' spectra
   (``prior_clustering="spectrum"``) instead of their spectrograms, without and with pinning.
 
@@ -100,6 +101,9 @@ VARIANTS = {
                                       "frequency_reads_stack": 4, "prior_components": 15}, 1e-3),
     "pinned-mixture-15": ("spectral", {"prior": "corpus", "blocks": 4, "frequency_layers": 3,
                                        "frequency_reads_stack": 4, "prior_components": 15,
+                                       "pin_components": True}, 1e-3),
+    "pinned-mixture-24": ("spectral", {"prior": "corpus", "blocks": 4, "frequency_layers": 3,
+                                       "frequency_reads_stack": 4, "prior_components": 24,
                                        "pin_components": True}, 1e-3),
     "spectrum-mixture-15": ("spectral", {"prior": "corpus", "blocks": 4, "frequency_layers": 3,
                                          "frequency_reads_stack": 4, "prior_components": 15,

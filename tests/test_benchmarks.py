@@ -27,7 +27,7 @@ CASES = {
     "music_sampling": ["--untrained", "--variant", "corpus-prior", "--clips", "10",
                        "--settings", "ddpm:1:1.5,ddim:2:1:karras:5"],
     "music_cpu": ["--variants", "tiny,corpus-prior-frequency,harmonic-phase-features,self-conditioning,serial-templates,"
-                  "mixture-prior-5",
+                  "mixture-prior-5,pinned-spectrum-15",
                   "--train-steps", "2", "--clips", "10", "--steps", "1"],
     "receptive_field": ["--cycles", "1", "--steps", "2", "--length", "64"],
     "sampling_grids": ["--schedules", "cosine", "--methods", "ddim", "--steps", "2"],
