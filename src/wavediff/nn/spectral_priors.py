@@ -255,5 +255,6 @@ class CorpusPrior:
             raise ValueError("draw_component needs a mixture prior (prior='corpus', prior_components > 1)")
         if batch is not None:
             weight = weight.expand(batch, -1)
-        probs = weight.double().exp().cpu()
+        # drawn where the generator lives (a CUDA generator cannot draw from CPU probabilities)
+        probs = weight.double().exp().to(generator.device if generator is not None else weight.device)
         return torch.multinomial(probs, 1, generator=generator).squeeze(1).to(weight.device)
