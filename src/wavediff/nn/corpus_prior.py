@@ -164,11 +164,13 @@ def fit_class_powers(power: Tensor, labels: Tensor | None, classes: int, compone
     return fitted, log_weight
 
 
-def _log_likelihood(spec: Tensor, inverse: Tensor) -> Tensor:
-    """``sum log CN(X; 0, v)`` over a clip, up to a constant, for ``1 / v`` ``(B, K, bins, F)``."""
+def _responsibility(spec: Tensor, inverse: Tensor, log_weight: Tensor, redundancy: float) -> Tensor:
+    """Each component's posterior ``(B, K)`` (float64) given the clip's STFT ``(B, bins, F)``,
+    from ``1 / v`` ``(B, K, bins, F)``: ``softmax(log w + tau * sum log CN(X; 0, v))``."""
     energy = (spec.real.square() + spec.imag.square()).unsqueeze(1)
     # float32 over bins, float64 over frames: exact enough, and twice as fast as float64 throughout
-    return torch.addcmul(torch.log(inverse), energy, inverse, value=-1.0).sum(-2).double().sum(-1)
+    log_likelihood = torch.addcmul(torch.log(inverse), energy, inverse, value=-1.0).sum(-2).double().sum(-1)
+    return torch.softmax(log_weight.double() + redundancy * log_likelihood, dim=1)
 
 
 def component_posterior(spec: Tensor, alpha2: Tensor, sigma2: Tensor, power: Tensor, log_weight: Tensor,
@@ -178,7 +180,7 @@ def component_posterior(spec: Tensor, alpha2: Tensor, sigma2: Tensor, power: Ten
     :func:`mixture_posterior`. At ``sigma2 -> 0`` (``alpha2 = 1``) it says which component a
     clean segment belongs to."""
     inverse = torch.addcmul(sigma2.unsqueeze(1), alpha2.unsqueeze(1), power).reciprocal_()
-    return torch.softmax(log_weight.double() + redundancy * _log_likelihood(spec, inverse), dim=1)
+    return _responsibility(spec, inverse, log_weight, redundancy)
 
 
 def mixture_posterior(spec: Tensor, alpha2: Tensor, sigma2: Tensor, power: Tensor, log_weight: Tensor,
@@ -200,7 +202,6 @@ def mixture_posterior(spec: Tensor, alpha2: Tensor, sigma2: Tensor, power: Tenso
     """
     a2, s2 = alpha2.unsqueeze(1), sigma2.unsqueeze(1)
     inverse = torch.addcmul(s2, a2, power).reciprocal_()         # 1 / v, (B, K, bins, F)
-    responsibility = torch.softmax(log_weight.double() + redundancy * _log_likelihood(spec, inverse),
-                                   dim=1).to(power.dtype)
+    responsibility = _responsibility(spec, inverse, log_weight, redundancy).to(power.dtype)
     gain = torch.einsum("bk,bkxy->bxy", responsibility, power * inverse) * a2.squeeze(1).sqrt()
     return gain, torch.einsum("bk,bkxy->bxy", responsibility, power)

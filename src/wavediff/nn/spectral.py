@@ -132,6 +132,11 @@ _SPREAD_FRAMES = 1
 _PRIOR_GAIN = 2.0
 
 
+def _wiener_gain(power: Tensor, alpha2: Tensor, sigma2: Tensor) -> Tensor:
+    """``E[X0 | X] / X`` under a zero-mean Gaussian prior of ``power`` per coefficient."""
+    return alpha2.sqrt() * power / (alpha2 * power + sigma2)
+
+
 class SpectralDenoiser(MelPrior, CorpusPrior, ConfiguredDenoiser):
     """Frame-rate STFT denoiser with a Wiener prior (see the module docstring).
 
@@ -338,9 +343,7 @@ class SpectralDenoiser(MelPrior, CorpusPrior, ConfiguredDenoiser):
                 raise ValueError(f"mel has batch size {cond.mel_features.shape[0]} but x_t has batch size {batch}")
 
         dtype = x_t.dtype
-        signal = x_t[:, 0].float()
-        spec = torch.stft(signal, c.n_fft, c.stft_hop, window=self.window, center=True, return_complex=True)
-        spec = spec / self._norm
+        spec = self._normalised_stft(x_t)
         frames = spec.shape[-1]
         alpha2 = torch.sigmoid(logsnr)[:, None, None]
         sigma2 = torch.sigmoid(-logsnr)[:, None, None]
@@ -410,7 +413,14 @@ class SpectralDenoiser(MelPrior, CorpusPrior, ConfiguredDenoiser):
             cover = self._to_frames(self._cover(cond.prior_power), frames).clamp_min(_POWER_FLOOR)
         else:
             power = cover = torch.ones(1, 1, 1, device=spec.device)
-        return alpha2.sqrt() * power / (alpha2 * power + sigma2), cover
+        return _wiener_gain(power, alpha2, sigma2), cover
+
+    def _normalised_stft(self, signal: Tensor) -> Tensor:
+        """``STFT(signal) / sqrt(sum w^2)`` of ``(B, 1, T)`` in float32, ``(B, bins, frames)``
+        complex: unit-variance white noise has unit-variance coefficients."""
+        c = self.config
+        return torch.stft(signal[:, 0].float(), c.n_fft, c.stft_hop, window=self.window, center=True,
+                          return_complex=True) / self._norm
 
     def _mixture_terms(self, cond: Conditioning, spec: Tensor, alpha2: Tensor,
                        sigma2: Tensor) -> tuple[Tensor, Tensor]:
@@ -424,7 +434,7 @@ class SpectralDenoiser(MelPrior, CorpusPrior, ConfiguredDenoiser):
         rows = torch.arange(batch, device=weight.device)
         power = _frames_repeating_last(prior[rows, weight.argmax(1)], frames).clamp_min(_POWER_FLOOR)
         alpha2, sigma2 = alpha2.expand(batch, 1, 1), sigma2.expand(batch, 1, 1)
-        wiener = alpha2.sqrt() * power / (alpha2 * power + sigma2)
+        wiener = _wiener_gain(power, alpha2, sigma2)
         mixed = (torch.isfinite(weight).sum(1) != 1).nonzero().squeeze(1)
         if len(mixed):
             components = _frames_repeating_last(prior[mixed], frames).clamp_min(_POWER_FLOOR)
@@ -445,9 +455,7 @@ class SpectralDenoiser(MelPrior, CorpusPrior, ConfiguredDenoiser):
             self_cond = torch.zeros(shape, device=cover.device)
         if tuple(self_cond.shape) != tuple(shape):
             raise ValueError(f"self_cond must have the shape of x_t {tuple(shape)}, got {tuple(self_cond.shape)}")
-        spec = torch.stft(self_cond[:, 0].float(), c.n_fft, c.stft_hop, window=self.window, center=True,
-                          return_complex=True)
-        scaled = spec / self._norm * cover.rsqrt()
+        scaled = self._normalised_stft(self_cond) * cover.rsqrt()
         power = scaled.real.square() + scaled.imag.square()
         # bounded: where the prior is silent, an estimate's small error is many prior std
         bounded = scaled * (1 + power).rsqrt()

@@ -187,9 +187,8 @@ class CorpusPrior:
             raise ValueError("this network is class-conditioned: fit_corpus_prior needs the segments' labels")
         powers = []
         for start in range(0, x0.shape[0], 64):
-            chunk = x0[start:start + 64, 0].to(device, torch.float32)
-            spec = torch.stft(chunk, c.n_fft, c.stft_hop, window=self.window, center=True, return_complex=True)
-            powers.append(frames_repeating_last((spec.abs() / self._norm).square(), c.prior_frames))
+            spec = self._normalised_stft(x0[start:start + 64].to(device, torch.float32))
+            powers.append(frames_repeating_last(spec.abs().square(), c.prior_frames))
         power = torch.cat(powers)
         fitted, log_weight = fit_class_powers(power, labels, self.corpus_power.shape[0] - 1, c.prior_components,
                                               c.prior_smoothing, features=c.prior_clustering,
@@ -237,8 +236,7 @@ class CorpusPrior:
         power, weight = self._corpus_prior(class_label)
         if weight is None:
             raise ValueError("corpus_component needs a mixture prior (prior='corpus', prior_components > 1)")
-        spec = torch.stft(x0[:, 0].float(), c.n_fft, c.stft_hop, window=self.window, center=True,
-                          return_complex=True) / self._norm
+        spec = self._normalised_stft(x0)
         components = frames_repeating_last(power, spec.shape[-1]).clamp_min(POWER_FLOOR)
         one, tiny = torch.ones(1, 1, 1, device=spec.device), torch.full((1, 1, 1), 1e-6, device=spec.device)
         posterior = component_posterior(spec, one, tiny, components.expand(spec.shape[0], -1, -1, -1),
