@@ -30,8 +30,8 @@ POWER_FLOOR = 1e-8
 _MAGNITUDE_EPS = 1e-8
 # the regression target's floor (raw units; quieter bins are all "silence" to a listener)
 _TARGET_FLOOR = 1e-5
-# k-means runs of the "spectrum" clustering (the least inertia is kept): on the demo notes the
-# best of 10 groups the bowed and bell notes by pitch without a mistake, one run 88% of them
+# k-means runs of the "spectrum" clustering (the least inertia is kept): one run from a poor
+# seeding can put two notes' spectra in one group
 _SPECTRUM_RESTARTS = 10
 # momentum of the fast Griffin-Lim projection (Perraudin et al., 2013; librosa's default)
 _PROJECTION_MOMENTUM = 0.99
