@@ -7,7 +7,12 @@ corrections zero: the prior's posterior mean alone), and draws ``--clips`` clips
 ``uniform_logsnr`` unless named). Each row is scored as in ``music_cpu.py`` against
 ``--clips`` held-out notes (corpus seed 1): ``fd_mel`` (with the real-vs-real floor: as many
 training notes against the same held-out ones), ``class_consistency``, ``periodicity_gap``,
-each class's mean periodicity and the level against the held-out notes.
+each class's mean periodicity and the level against the held-out notes. Per class it also
+prints where ``fd_mel`` comes from: the class's own ``fd_mel`` (its generated frames against
+its held-out frames) and its ``variety``, the spread of the clips' mean log-mel between clips
+of the class relative to the held-out clips' (per band, averaged; 1 is as varied as real
+notes, below 1 the clips are more alike than real ones), each next to the value as many
+training notes get.
 
     python benchmarks/music_cpu.py --train-steps 1000 --variants mixture-prior-15 --save clips/
     python benchmarks/music_sampling.py --weights clips/mixture-prior-15.weights.pt --clips 120 \\
@@ -33,7 +38,7 @@ from music_cpu import corpus, crops, generate, level_db  # noqa: E402
 
 from wavediff.audio.data_transform import DataTransform, suggest_data_scale  # noqa: E402
 from wavediff.data.demo import DEMO_CLASSES  # noqa: E402
-from wavediff.eval.distribution import DistributionMetrics, periodicity  # noqa: E402
+from wavediff.eval.distribution import DistributionMetrics, frechet_distance, periodicity  # noqa: E402
 
 SR, SEGMENT, CLASSES = music_cpu.SR, music_cpu.SEGMENT, music_cpu.CLASSES
 
@@ -46,6 +51,25 @@ def parse_setting(text: str) -> tuple[str, int, float, str, float]:
     grid = parts[3] if len(parts) > 3 else "uniform_logsnr"
     rho = float(parts[4]) if len(parts) > 4 else 7.0
     return parts[0], int(parts[1]), float(parts[2]), grid, rho
+
+
+def class_breakdown(metrics: DistributionMetrics, clips: torch.Tensor, labels: np.ndarray,
+                    held: torch.Tensor, held_labels: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per class: ``fd_mel`` of the class's frames of ``clips`` against its held-out frames, and
+    its variety: the std between clips of each band's clip mean (standardised log-mel),
+    ``clips`` over held-out, averaged over the bands that vary between held-out clips."""
+    def by_clip(audio: torch.Tensor) -> np.ndarray:  # (clips, frames, bands)
+        return metrics.features.frames(audio).reshape(len(audio), -1, metrics.features.config.n_mels)
+
+    made, real = by_clip(clips), by_clip(held)
+    fds, variety = [], []
+    for k in range(CLASSES):
+        a, b = made[labels == k], real[held_labels == k]
+        fds.append(frechet_distance(a.reshape(-1, a.shape[-1]), b.reshape(-1, b.shape[-1])))
+        spread_made, spread_real = a.mean(1).std(0), b.mean(1).std(0)
+        varies = spread_real > 1e-3
+        variety.append(float((spread_made[varies] / spread_real[varies]).mean()))
+    return fds, variety
 
 
 def main() -> None:
@@ -82,6 +106,8 @@ def main() -> None:
     metrics = DistributionMetrics(held, SR, held_out_labels=held_labels)
     floor = metrics.floor(crops(audio, balanced, rng), labels[balanced])
     real_level = level_db(held)
+    train_fd, train_variety = class_breakdown(metrics, crops(audio, balanced, np.random.default_rng(7)),
+                                              labels[balanced], held, held_labels)
     net = music_cpu.build(args.variant, transform.encode(audio[..., :SEGMENT]), torch.from_numpy(labels))
     if args.weights is not None:
         net.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=True))
@@ -103,6 +129,7 @@ def main() -> None:
                "periodicity_gap": values["periodicity_gap"],
                "periodicity": {c: float(period[asked.numpy() == k].mean()) for k, c in enumerate(DEMO_CLASSES)},
                "level_db": level_db(clips) - real_level, "seconds": time.perf_counter() - start}
+        row["class_fd_mel"], row["class_variety"] = class_breakdown(metrics, clips, asked.numpy(), held, held_labels)
         results["rows"].append(row)
         print(f"    {method} {steps} ({grid}{'' if grid != 'karras' else f', rho {rho:g}'}), guidance {guidance:g}: "
               f"fd_mel {row['fd_mel']:.1f}, class_consistency {row['class_consistency']:.2f}, periodicity_gap "
@@ -116,6 +143,14 @@ def main() -> None:
         period = " / ".join(f"{r['periodicity'][c]:.2f}" for c in DEMO_CLASSES)
         print(f"| {r['method'].upper()} {r['steps']} | {grid} | {r['guidance']:g} | {r['fd_mel']:.1f} "
               f"| {r['class_consistency']:.2f} | {r['periodicity_gap']:.3f} | {period} | {r['level_db']:+.1f} dB |")
+    print(f"\nper class, fd_mel / variety (training notes: "
+          f"{', '.join(f'{c} {f:.1f} / {v:.2f}' for c, f, v in zip(DEMO_CLASSES, train_fd, train_variety))})")
+    print(f"| sampler | guidance | {' | '.join(DEMO_CLASSES)} |")
+    print("| --- | --- |" + " --- |" * CLASSES)
+    for r in results["rows"]:
+        cells = " | ".join(f"{f:.1f} / {v:.2f}" for f, v in zip(r["class_fd_mel"], r["class_variety"]))
+        print(f"| {r['method'].upper()} {r['steps']} ({r['grid']}) | {r['guidance']:g} | {cells} |")
+    results["training_notes"] = {"class_fd_mel": train_fd, "class_variety": train_variety}
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=1))
 
