@@ -53,19 +53,19 @@ def parse_setting(text: str) -> tuple[str, int, float, str, float]:
     return parts[0], int(parts[1]), float(parts[2]), grid, rho
 
 
-def class_breakdown(metrics: DistributionMetrics, clips: torch.Tensor, labels: np.ndarray,
-                    held: torch.Tensor, held_labels: np.ndarray) -> tuple[list[float], list[float]]:
-    """Per class: ``fd_mel`` of the class's frames of ``clips`` against its held-out frames, and
-    its variety: the std between clips of each band's clip mean (standardised log-mel),
-    ``clips`` over held-out, averaged over the bands that vary between held-out clips."""
-    def by_clip(audio: torch.Tensor) -> np.ndarray:  # (clips, frames, bands)
-        return metrics.features.frames(audio).reshape(len(audio), -1, metrics.features.config.n_mels)
-
-    made, real = by_clip(clips), by_clip(held)
+def class_breakdown(metrics: DistributionMetrics, clips: torch.Tensor,
+                    labels: np.ndarray) -> tuple[list[float], list[float]]:
+    """Per class: ``fd_mel`` of the class's frames of ``clips`` against its held-out frames (those
+    ``metrics`` holds, with its ``held_out_labels``), and its variety: the std between clips of
+    each band's clip mean (standardised log-mel), ``clips`` over held-out, averaged over the
+    bands that vary between held-out clips."""
+    bands = metrics.features.config.n_mels
+    made = metrics.features.frames(clips).reshape(len(clips), -1, bands)  # (clips, frames, bands)
+    real = metrics.real_frames.reshape(len(metrics.held_out_labels), -1, bands)
     fds, variety = [], []
     for k in range(CLASSES):
-        a, b = made[labels == k], real[held_labels == k]
-        fds.append(frechet_distance(a.reshape(-1, a.shape[-1]), b.reshape(-1, b.shape[-1])))
+        a, b = made[labels == k], real[metrics.held_out_labels == k]
+        fds.append(frechet_distance(a.reshape(-1, bands), b.reshape(-1, bands)))
         spread_made, spread_real = a.mean(1).std(0), b.mean(1).std(0)
         varies = spread_real > 1e-3
         variety.append(float((spread_made[varies] / spread_real[varies]).mean()))
@@ -104,10 +104,10 @@ def main() -> None:
     balanced = np.concatenate([np.flatnonzero(labels == k)[:per_class] for k in range(CLASSES)])
     transform = DataTransform(suggest_data_scale(audio, 0.0), 0.0)
     metrics = DistributionMetrics(held, SR, held_out_labels=held_labels)
-    floor = metrics.floor(crops(audio, balanced, rng), labels[balanced])
+    training_notes = crops(audio, balanced, rng)
+    floor = metrics.floor(training_notes, labels[balanced])
     real_level = level_db(held)
-    train_fd, train_variety = class_breakdown(metrics, crops(audio, balanced, np.random.default_rng(7)),
-                                              labels[balanced], held, held_labels)
+    train_fd, train_variety = class_breakdown(metrics, training_notes, labels[balanced])
     net = music_cpu.build(args.variant, transform.encode(audio[..., :SEGMENT]), torch.from_numpy(labels))
     if args.weights is not None:
         net.load_state_dict(torch.load(args.weights, map_location="cpu", weights_only=True))
@@ -129,7 +129,7 @@ def main() -> None:
                "periodicity_gap": values["periodicity_gap"],
                "periodicity": {c: float(period[asked.numpy() == k].mean()) for k, c in enumerate(DEMO_CLASSES)},
                "level_db": level_db(clips) - real_level, "seconds": time.perf_counter() - start}
-        row["class_fd_mel"], row["class_variety"] = class_breakdown(metrics, clips, asked.numpy(), held, held_labels)
+        row["class_fd_mel"], row["class_variety"] = class_breakdown(metrics, clips, asked.numpy())
         results["rows"].append(row)
         print(f"    {method} {steps} ({grid}{'' if grid != 'karras' else f', rho {rho:g}'}), guidance {guidance:g}: "
               f"fd_mel {row['fd_mel']:.1f}, class_consistency {row['class_consistency']:.2f}, periodicity_gap "
